@@ -10,6 +10,7 @@ textbook formula under- or overflows.
 (True, 0.25)
 """
 
+from . import theory as theory
 from ._autodiff import hessian as hessian
 from ._autodiff import jvp as jvp
 from ._losses import sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy

@@ -20,8 +20,8 @@ def hessian(fun: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Call
     """Hessian by reverse-over-reverse (``jacrev(jacrev(fun))``), valid for custom_vjp functions.
 
     >>> import activations as A
-    >>> float(A.hessian(A.sigmoid)(0.0))  # sigmoid'' = s (1 - s) (1 - 2 s) = 0 at 0
-    0.0
+    >>> round(float(A.hessian(A.tanh)(0.5)), 4)  # tanh'' = -2 tanh sech^2
+    -0.7672
     """
     return jax.jacrev(jax.jacrev(fun, argnums=argnums), argnums=argnums)
 

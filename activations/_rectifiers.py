@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
@@ -30,14 +28,16 @@ def relu(x: ArrayLike) -> Array:
     return _relu(as_float(x))
 
 
-@jax.custom_vjp
-def _relu(x):
+def _relu_impl(x):
     return jnp.maximum(x, 0)
+
+
+_relu = jax.custom_vjp(_relu_impl)
 
 
 # Save a bool mask: 1 byte per element instead of 4 (x itself is not needed).
 def _relu_fwd(x):
-    return _relu(x), x > 0
+    return _relu_impl(x), x > 0
 
 
 def _relu_bwd(mask, g):
@@ -62,14 +62,16 @@ def relu6(x: ArrayLike) -> Array:
     return _relu6(as_float(x))
 
 
-@jax.custom_vjp
-def _relu6(x):
+def _relu6_impl(x):
     return jnp.minimum(jnp.maximum(x, 0), 6)
+
+
+_relu6 = jax.custom_vjp(_relu6_impl)
 
 
 # Save a bool mask of the linear region.
 def _relu6_fwd(x):
-    return _relu6(x), (x > 0) & (x < 6)
+    return _relu6_impl(x), (x > 0) & (x < 6)
 
 
 _relu6.defvjp(_relu6_fwd, _relu_bwd)
@@ -96,14 +98,16 @@ def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
     return _prelu(x, param_like(negative_slope, x))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _leaky_relu_const(x, slope):
+def _leaky_relu_const_impl(x, slope):
     return jnp.where(x >= 0, x, (slope * up(x)).astype(x.dtype))
+
+
+_leaky_relu_const = jax.custom_vjp(_leaky_relu_const_impl, nondiff_argnums=(1,))
 
 
 # Constant slope: save a bool mask, 1 byte per element.
 def _leaky_relu_const_fwd(x, slope):
-    return _leaky_relu_const(x, slope), x >= 0
+    return _leaky_relu_const_impl(x, slope), x >= 0
 
 
 def _leaky_relu_const_bwd(slope, mask, g):
@@ -147,14 +151,16 @@ def prelu_init(shape: tuple[int, ...] = (), dtype: jnp.dtype = jnp.float32) -> A
     return jnp.full(shape, 0.25, dtype)
 
 
-@jax.custom_vjp
-def _prelu(x, a):
+def _prelu_impl(x, a):
     return jnp.where(x >= 0, x, (up(a) * up(x)).astype(x.dtype))
+
+
+_prelu = jax.custom_vjp(_prelu_impl)
 
 
 # Save x (and the slope): the slope's gradient needs the negative part of x, not just a mask.
 def _prelu_fwd(x, a):
-    return _prelu(x, a), (x, a)
+    return _prelu_impl(x, a), (x, a)
 
 
 def _prelu_bwd(res, g):
@@ -178,8 +184,8 @@ def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     float32 for x < -17, although the true value is e^x.
 
     >>> import activations as A
-    >>> float(jax.grad(A.elu)(-20.0))  # e^-20; jax.nn.elu gives 0.0
-    2.061153622438558e-09
+    >>> print(f"{jax.grad(A.elu)(-20.0):.4e}")  # e^-20; jax.nn.elu gives 0.0
+    2.0612e-09
 
     Reference: Clevert, Unterthiner, Hochreiter 2015.
     """
@@ -187,18 +193,20 @@ def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     return _elu(x, param(alpha, up(x)))
 
 
-@jax.custom_vjp
-def _elu(x, alpha):
+def _elu_impl(x, alpha):
     xc = up(x)
     # expm1 of where(x > 0, 0, x): the unused branch must stay finite or its inf poisons grads.
     neg = alpha * jnp.expm1(jnp.where(xc > 0, 0, xc))
     return jnp.where(xc > 0, xc, neg).astype(x.dtype)
 
 
+_elu = jax.custom_vjp(_elu_impl)
+
+
 # Save x: the tail derivative alpha e^x cannot be recovered from the output (f + alpha
 # cancels), and alpha's gradient e^x - 1 needs x too.
 def _elu_fwd(x, alpha):
-    return _elu(x, alpha), (x, alpha)
+    return _elu_impl(x, alpha), (x, alpha)
 
 
 def _elu_bwd(res, g):
@@ -229,16 +237,18 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     return _celu(x, param(alpha, up(x)))
 
 
-@jax.custom_vjp
-def _celu(x, alpha):
+def _celu_impl(x, alpha):
     xc = up(x)
     neg = alpha * jnp.expm1(jnp.where(xc > 0, 0, xc) / alpha)
     return jnp.where(xc > 0, xc, neg).astype(x.dtype)
 
 
+_celu = jax.custom_vjp(_celu_impl)
+
+
 # Save x: as for elu, the e^{x/alpha} tail and alpha's gradient need it.
 def _celu_fwd(x, alpha):
-    return _celu(x, alpha), (x, alpha)
+    return _celu_impl(x, alpha), (x, alpha)
 
 
 def _celu_bwd(res, g):
@@ -275,16 +285,18 @@ def selu(x: ArrayLike) -> Array:
     return _selu(as_float(x))
 
 
-@jax.custom_vjp
-def _selu(x):
+def _selu_impl(x):
     xc = up(x)
     neg = SELU_ALPHA * jnp.expm1(jnp.where(xc > 0, 0, xc))
     return (SELU_LAMBDA * jnp.where(xc > 0, xc, neg)).astype(x.dtype)
 
 
+_selu = jax.custom_vjp(_selu_impl)
+
+
 # Save x: the negative-side derivative lambda alpha e^x keeps its tail (see elu).
 def _selu_fwd(x):
-    return _selu(x), x
+    return _selu_impl(x), x
 
 
 def _selu_bwd(x, g):
@@ -309,9 +321,11 @@ def identity(x: ArrayLike) -> Array:
     return _identity(as_float(x))
 
 
-@jax.custom_vjp
-def _identity(x):
+def _identity_impl(x):
     return x
+
+
+_identity = jax.custom_vjp(_identity_impl)
 
 
 # Nothing to save: the derivative is 1.

@@ -28,15 +28,17 @@ def sigmoid(x: ArrayLike) -> Array:
     return _sigmoid(as_float(x))
 
 
-@jax.custom_vjp
-def _sigmoid(x):
+def _sigmoid_impl(x):
     return lax.logistic(up(x)).astype(x.dtype)
+
+
+_sigmoid = jax.custom_vjp(_sigmoid_impl)
 
 
 # Save x, not the output: f(1 - f) from a saved f is 0 wherever f rounds to 1 (x > 17 in
 # float32), and the tail is the whole point. Same bytes as saving f.
 def _sigmoid_fwd(x):
-    return _sigmoid(x), x
+    return _sigmoid_impl(x), x
 
 
 def _sigmoid_bwd(x, g):
@@ -60,15 +62,17 @@ def tanh(x: ArrayLike) -> Array:
     return _tanh(as_float(x))
 
 
-@jax.custom_vjp
-def _tanh(x):
+def _tanh_impl(x):
     return jnp.tanh(up(x)).astype(x.dtype)
+
+
+_tanh = jax.custom_vjp(_tanh_impl)
 
 
 # Save x for the same reason as sigmoid: 1 - y^2 from a saved y loses all relative precision
 # once |x| > ~4 in float32 and is exactly 0 beyond ~9.
 def _tanh_fwd(x):
-    return _tanh(x), x
+    return _tanh_impl(x), x
 
 
 def _tanh_bwd(x, g):
@@ -93,14 +97,16 @@ def hard_tanh(x: ArrayLike) -> Array:
     return _hard_tanh(as_float(x))
 
 
-@jax.custom_vjp
-def _hard_tanh(x):
+def _hard_tanh_impl(x):
     return jnp.where(x > 1, 1, jnp.where(x < -1, -1, x)).astype(x.dtype)
+
+
+_hard_tanh = jax.custom_vjp(_hard_tanh_impl)
 
 
 # Save a bool mask: 1 byte per element instead of the input's 4.
 def _hard_tanh_fwd(x):
-    return _hard_tanh(x), (x >= -1) & (x <= 1)
+    return _hard_tanh_impl(x), (x >= -1) & (x <= 1)
 
 
 def _hard_tanh_bwd(mask, g):
@@ -125,14 +131,16 @@ def hard_sigmoid(x: ArrayLike) -> Array:
     return _hard_sigmoid(as_float(x))
 
 
-@jax.custom_vjp
-def _hard_sigmoid(x):
+def _hard_sigmoid_impl(x):
     return (jnp.clip(x + 3, 0, 6) / 6).astype(x.dtype)
+
+
+_hard_sigmoid = jax.custom_vjp(_hard_sigmoid_impl)
 
 
 # Save a bool mask: the derivative is a constant 1/6 inside (-3, 3).
 def _hard_sigmoid_fwd(x):
-    return _hard_sigmoid(x), (x > -3) & (x < 3)
+    return _hard_sigmoid_impl(x), (x > -3) & (x < 3)
 
 
 def _hard_sigmoid_bwd(mask, g):
@@ -159,16 +167,18 @@ def soft_sign(x: ArrayLike) -> Array:
     return _soft_sign(as_float(x))
 
 
-@jax.custom_vjp
-def _soft_sign(x):
+def _soft_sign_impl(x):
     xc = up(x)
     y = jnp.where(jnp.isinf(xc), jnp.sign(xc), xc / (1 + jnp.abs(xc)))
     return y.astype(x.dtype)
 
 
+_soft_sign = jax.custom_vjp(_soft_sign_impl)
+
+
 # Save x: the derivative needs |x|, which the output gives only through a division.
 def _soft_sign_fwd(x):
-    return _soft_sign(x), x
+    return _soft_sign_impl(x), x
 
 
 def _soft_sign_bwd(x, g):
@@ -190,14 +200,16 @@ def log_sigmoid(x: ArrayLike) -> Array:
     return _log_sigmoid(as_float(x))
 
 
-@jax.custom_vjp
-def _log_sigmoid(x):
+def _log_sigmoid_impl(x):
     return (-softplus0(-up(x))).astype(x.dtype)
+
+
+_log_sigmoid = jax.custom_vjp(_log_sigmoid_impl)
 
 
 # Save x: sigmoid(-x) from a saved log-sigmoid would need an exp and loses the x > 0 tail.
 def _log_sigmoid_fwd(x):
-    return _log_sigmoid(x), x
+    return _log_sigmoid_impl(x), x
 
 
 def _log_sigmoid_bwd(x, g):

@@ -51,15 +51,17 @@ def gelu(x: ArrayLike, approximate: bool = True) -> Array:
     return _gelu_tanh(x) if approximate else _gelu_exact(x)
 
 
-@jax.custom_vjp
-def _gelu_exact(x):
+def _gelu_exact_impl(x):
     xc = up(x)
     return gated(xc, 0.5 * lax.erfc(-xc / math.sqrt(2))).astype(x.dtype)
 
 
+_gelu_exact = jax.custom_vjp(_gelu_exact_impl)
+
+
 # Save x: the derivative Phi(x) + x phi(x) is a function of x, not of the output.
 def _gelu_exact_fwd(x):
-    return _gelu_exact(x), x
+    return _gelu_exact_impl(x), x
 
 
 def _gelu_exact_bwd(x, g):
@@ -77,17 +79,19 @@ def _gelu_u2(x: Array) -> Array:
     return 2 * _SQRT_2_OVER_PI * (x + _GELU_A * x * x * x)
 
 
-@jax.custom_vjp
-def _gelu_tanh(x):
+def _gelu_tanh_impl(x):
     xc = up(x)
     return gated(xc, lax.logistic(_gelu_u2(jnp.clip(xc, -_GELU_CLAMP, _GELU_CLAMP)))).astype(
         x.dtype
     )
 
 
+_gelu_tanh = jax.custom_vjp(_gelu_tanh_impl)
+
+
 # Save x: the derivative needs x^2 and the gate at x.
 def _gelu_tanh_fwd(x):
-    return _gelu_tanh(x), x
+    return _gelu_tanh_impl(x), x
 
 
 def _gelu_tanh_bwd(x, g):
@@ -123,15 +127,17 @@ def silu(x: ArrayLike, beta: ArrayLike = 1.0) -> Array:
 swish = silu
 
 
-@jax.custom_vjp
-def _silu(x, beta):
+def _silu_impl(x, beta):
     xc = up(x)
     return gated(xc, lax.logistic(beta * xc)).astype(x.dtype)
 
 
+_silu = jax.custom_vjp(_silu_impl)
+
+
 # Save x: sigmoid(beta x) and x both enter the derivative; x alone is the cheapest source.
 def _silu_fwd(x, beta):
-    return _silu(x, beta), (x, beta)
+    return _silu_impl(x, beta), (x, beta)
 
 
 def _silu_bwd(res, g):
@@ -168,15 +174,17 @@ def hard_silu(x: ArrayLike) -> Array:
 hard_swish = hard_silu
 
 
-@jax.custom_vjp
-def _hard_silu(x):
+def _hard_silu_impl(x):
     xc = up(x)
     return gated(xc, jnp.clip(xc + 3, 0, 6) / 6).astype(x.dtype)
 
 
+_hard_silu = jax.custom_vjp(_hard_silu_impl)
+
+
 # Save x: inside (-3, 3) the derivative is linear in x.
 def _hard_silu_fwd(x):
-    return _hard_silu(x), x
+    return _hard_silu_impl(x), x
 
 
 def _hard_silu_bwd(x, g):
@@ -220,15 +228,17 @@ def mish(x: ArrayLike) -> Array:
     return _mish(as_float(x))
 
 
-@jax.custom_vjp
-def _mish(x):
+def _mish_impl(x):
     xc = up(x)
     return gated(xc, _mish_parts(xc)[0]).astype(x.dtype)
 
 
+_mish = jax.custom_vjp(_mish_impl)
+
+
 # Save x: the derivative needs softplus(x) and sigmoid(x), both cheapest from x.
 def _mish_fwd(x):
-    return _mish(x), x
+    return _mish_impl(x), x
 
 
 def _mish_bwd(x, g):
@@ -263,16 +273,18 @@ def softplus(x: ArrayLike, *, beta: ArrayLike = 1.0, threshold: ArrayLike | None
     return _softplus(x, param(beta, xc), param(thr, xc))
 
 
-@jax.custom_vjp
-def _softplus(x, beta, threshold):
+def _softplus_impl(x, beta, threshold):
     xc = up(x)
     z = beta * xc
     return jnp.where(z > threshold, xc, softplus0(z) / beta).astype(x.dtype)
 
 
+_softplus = jax.custom_vjp(_softplus_impl)
+
+
 # Save x: the derivative sigmoid(beta x) keeps its tail only when computed from x.
 def _softplus_fwd(x, beta, threshold):
-    return _softplus(x, beta, threshold), (x, beta, threshold)
+    return _softplus_impl(x, beta, threshold), (x, beta, threshold)
 
 
 def _softplus_bwd(res, g):
@@ -310,31 +322,37 @@ def squareplus(x: ArrayLike, b: ArrayLike = 4) -> Array:
 
 
 def _squareplus_branches(x: Array, b: Array) -> tuple[Array, Array, Array, Array]:
-    """(x, r) on each side of 0, with the unused side clamped to 0 so both stay finite."""
-    xp, xn = jnp.maximum(x, 0), jnp.minimum(x, 0)
+    """(x, r) on each side of 0, with the unused side clamped to 0 so both stay finite.
+
+    The positive side is also capped where x / r is already 1 to working precision, so that
+    x = +inf gives 1 rather than inf / inf.
+    """
+    big = 1 / jnp.finfo(x.dtype).eps ** 2
+    xp, xn = jnp.clip(x, 0, big), jnp.minimum(x, 0)
     sb = jnp.sqrt(b)
     return xp, jnp.hypot(xp, sb), xn, jnp.hypot(xn, sb)
 
 
-@jax.custom_vjp
-def _squareplus(x, b):
+def _squareplus_impl(x, b):
     xc = up(x)
-    xp, rp, xn, rn = _squareplus_branches(xc, b)
-    y = jnp.where(xc >= 0, (xp + rp) / 2, b / (2 * (rn - xn)))
+    _, _, xn, rn = _squareplus_branches(xc, b)
+    xp = jnp.maximum(xc, 0)
+    y = jnp.where(xc >= 0, (xp + jnp.hypot(xp, jnp.sqrt(b))) / 2, b / (2 * (rn - xn)))
     return y.astype(x.dtype)
+
+
+_squareplus = jax.custom_vjp(_squareplus_impl)
 
 
 # Save x: the derivative is a function of x and b only.
 def _squareplus_fwd(x, b):
-    return _squareplus(x, b), (x, b)
+    return _squareplus_impl(x, b), (x, b)
 
 
 def _squareplus_bwd(res, g):
     x, b = res
     xc, gc = up(x), up(g)
-    big = jnp.sqrt(jnp.finfo(xc.dtype).max) / 4  # keeps x^2 + b finite inside hypot
-    xcl = jnp.clip(xc, -big, big)
-    xp, rp, xn, rn = _squareplus_branches(xcl, b)
+    xp, rp, xn, rn = _squareplus_branches(xc, b)
     gx = jnp.where(xc >= 0, (1 + xp / rp) / 2, b / (2 * rn * (rn - xn)))
     r = jnp.where(xc >= 0, rp, rn)
     return (gc * gx).astype(x.dtype), hyper_ct(gc / (4 * r), b)
