@@ -21,7 +21,7 @@ def hessian(fun: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Call
 
     >>> import activations as A
     >>> round(float(A.hessian(A.tanh)(0.5)), 4)  # tanh'' = -2 tanh sech^2
-    -0.7672
+    -0.7269
     """
     return jax.jacrev(jax.jacrev(fun, argnums=argnums), argnums=argnums)
 
