@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._common import Array, ArrayLike, as_float, hyper_ct, param, up
+from ._common import Array, ArrayLike, as_float, gated, hyper_ct, param, up
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_LAMBDA = 1.0507009873554804934193349852946
@@ -259,7 +259,7 @@ def _celu_bwd(res, g):
     e = jnp.exp(u)
     gx = jnp.where(pos, gc, gc * e)
     # d/dalpha [alpha (e^u - 1)] with u = x / alpha: (e^u - 1) - u e^u.
-    galpha = jnp.where(pos, 0, gc * (jnp.expm1(u) - u * e))
+    galpha = jnp.where(pos, 0, gc * (jnp.expm1(u) - gated(u, e)))
     return gx.astype(x.dtype), hyper_ct(galpha, alpha)
 
 

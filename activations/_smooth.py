@@ -293,9 +293,11 @@ def _softplus_bwd(res, g):
     z = beta * xc
     lin = z > threshold
     gx = jnp.where(lin, gc, gc * lax.logistic(z))
-    # Finite even at x = +-inf: zero x where sigmoid(beta x) is exactly 0 or 1.
-    zm = jnp.where(jnp.abs(z) <= _EXP_CLAMP, z, 0)
-    gbeta = jnp.where(lin, 0, gc * (zm * lax.logistic(zm) - softplus0(zm)) / (beta * beta))
+    # Beyond the clamp both terms cancel exactly (x s(z) / beta - sp(z) / beta^2 -> 0); zeroing
+    # z there keeps inf - inf out of the unused branch.
+    far = jnp.abs(z) > _EXP_CLAMP
+    zm = jnp.where(far, 0, z)
+    gbeta = jnp.where(lin | far, 0, gc * (zm * lax.logistic(zm) - softplus0(zm)) / (beta * beta))
     return gx.astype(x.dtype), hyper_ct(gbeta, beta), jnp.zeros_like(threshold)
 
 
@@ -337,7 +339,8 @@ def _squareplus_impl(x, b):
     xc = up(x)
     _, _, xn, rn = _squareplus_branches(xc, b)
     xp = jnp.maximum(xc, 0)
-    y = jnp.where(xc >= 0, (xp + jnp.hypot(xp, jnp.sqrt(b))) / 2, b / (2 * (rn - xn)))
+    # Halve before adding: x + r overflows for x above max / 2.
+    y = jnp.where(xc >= 0, xp / 2 + jnp.hypot(xp, jnp.sqrt(b)) / 2, b / (2 * (rn - xn)))
     return y.astype(x.dtype)
 
 
