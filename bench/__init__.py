@@ -1,0 +1,1 @@
+"""Harness that trains many activation/config combinations and measures steps to a target error."""

@@ -1,0 +1,160 @@
+"""Run one group: every configuration of a static setting inside one compiled program.
+
+Strategies (how a device runs its share of the configuration axis):
+
+- ``vmap``: ``jax.vmap`` over configurations, one batched program.
+- ``chunked``: ``lax.map(..., batch_size=max_lanes)``: vmapped chunks, one after another.
+- ``sequential``: ``lax.map`` without batching: configurations one after another, still one
+  program, so there is no per-step or per-configuration dispatch.
+
+``auto`` follows the measurements in FINDINGS.md:
+
+- CPU, CNN -> sequential: XLA CPU turns vmapped convolutions into grouped convolutions,
+  20x slower than running the configurations one after another.
+- CPU, MLP -> vmap when width <= 64 (vmap 1.06x at width 32, 0.95x at 64), else sequential
+  (0.73x at width 256).
+- GPU/TPU -> vmap, or chunked when a device's share exceeds ``max_lanes`` (memory).
+
+The configuration axis is sharded over every visible device (all processes' devices in a
+multi-host run): a 1-D ``Mesh`` named ``"config"``, the dynamic-hparam arrays placed with
+``NamedSharding(mesh, P("config"))`` and ``shard_map`` running the strategy on each device's
+block. The axis is padded to a multiple of the device count (repeating the last configuration)
+and the padding dropped afterwards. Results are gathered to every process
+(``process_allgather``); only process 0 writes files (``bench.sweep``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from bench.config import GroupStatic
+from bench.train import Probe, TrainData, make_train
+
+CPU_VMAP_MAX_WIDTH = 64
+
+
+def choose_strategy(
+    requested: str, static: GroupStatic, lanes_per_device: int, platform: str, max_lanes: int
+) -> str:
+    """Resolve ``auto`` into a concrete strategy (rule in the module docstring)."""
+    if requested != "auto":
+        return requested
+    if platform == "cpu":
+        if static.model == "cnn":
+            return "sequential"
+        assert static.width is not None
+        return "vmap" if static.width <= CPU_VMAP_MAX_WIDTH else "sequential"
+    return "vmap" if lanes_per_device <= max_lanes else "chunked"
+
+
+def config_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D mesh over all (global) devices, axis name ``"config"``."""
+    return Mesh(np.array(devices if devices is not None else jax.devices()), ("config",))
+
+
+def dynamic_arrays(configs: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Stack the dynamic values of the configurations into arrays over the config axis."""
+
+    def col(k, dtype):
+        return np.array([np.nan if c[k] is None else c[k] for c in configs], dtype)
+
+    return {
+        "lr": col("lr", np.float32),
+        "seed": col("seed", np.int32),
+        "init_scale": col("init_scale", np.float32),
+        "bias_init": col("bias_init", np.float32),
+        "slope": col("slope", np.float32),  # NaN where unused: never read then
+    }
+
+
+def _put(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    # Works in multi-process runs too: each process holds the full host array and supplies
+    # the pieces its devices own.
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+
+def build_program(
+    static: GroupStatic,
+    num_classes: int,
+    strategy: str,
+    mesh: Mesh,
+    max_lanes: int,
+    probe: Probe | None = None,
+):
+    """The jitted group program ``(dynamic arrays, TrainData) -> stacked metrics``."""
+    train = make_train(static, num_classes, probe)
+
+    def lane(d, data):
+        return train(d, jax.random.PRNGKey(d["seed"]), data)
+
+    def local(dyn, data):  # one device's block of configurations
+        if strategy == "vmap":
+            return jax.vmap(lane, in_axes=(0, None))(dyn, data)
+        batch = max_lanes if strategy == "chunked" else None
+        return jax.lax.map(lambda d: lane(d, data), dyn, batch_size=batch)
+
+    sharded = jax.shard_map(
+        local, mesh=mesh, in_specs=(P("config"), P()), out_specs=P("config"), check_vma=False
+    )
+    return jax.jit(sharded)
+
+
+def run_group(
+    static: GroupStatic,
+    configs: Sequence[dict[str, Any]],
+    data: TrainData,
+    num_classes: int,
+    *,
+    strategy: str = "auto",
+    max_lanes: int = 256,
+    mesh: Mesh | None = None,
+    probe: Probe | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Train every configuration of a group; returns (metrics with leading axis len(configs),
+    timing {"compile_s", "run_s", "n_configs", "strategy"})."""
+    mesh = mesh if mesh is not None else config_mesh()
+    n, n_dev = len(configs), mesh.size
+    padded = list(configs) + [configs[-1]] * (-n % n_dev)
+    platform = mesh.devices.flat[0].platform
+    strategy = choose_strategy(strategy, static, len(padded) // n_dev, platform, max_lanes)
+
+    dyn = {k: _put(v, NamedSharding(mesh, P("config"))) for k, v in dynamic_arrays(padded).items()}
+    replicated = NamedSharding(mesh, P())
+    data = TrainData(*(_put(np.asarray(x), replicated) for x in data))
+
+    program = build_program(static, num_classes, strategy, mesh, max_lanes, probe)
+    t0 = time.perf_counter()
+    compiled = program.lower(dyn, data).compile()
+    t1 = time.perf_counter()
+    out = jax.block_until_ready(compiled(dyn, data))
+    t2 = time.perf_counter()
+    if jax.process_count() > 1:
+        out = multihost_utils.process_allgather(out, tiled=True)
+    metrics = {k: np.asarray(v)[:n] for k, v in out.items()}
+    timing = {"compile_s": t1 - t0, "run_s": t2 - t1, "n_configs": n, "strategy": strategy}
+    return metrics, timing
+
+
+def train_data(x_train, y_train, eval_size: int) -> TrainData:
+    """Training arrays plus the fixed evaluation subset (the first eval_size examples)."""
+    x, y = np.asarray(x_train, np.float32), np.asarray(y_train, np.int32)
+    return TrainData(x, y, x[:eval_size], y[:eval_size])
+
+
+__all__ = [
+    "Probe",
+    "TrainData",
+    "build_program",
+    "choose_strategy",
+    "config_mesh",
+    "run_group",
+    "train_data",
+]

@@ -1,0 +1,660 @@
+"""Summaries of a sweep run: best learning rate per activation, speed ratios with bootstrap CIs.
+
+A run directory ``results/<experiment>/<run-id>/`` holds ``meta.json``, the resolved config,
+``records.jsonl`` (or ``records/<group>.jsonl``; one JSON object per trained configuration) and
+``curves/<group>.npz``. ``write_report`` turns it into ``summary.json``, ``summary.md`` and
+``curves.png``.
+
+How the numbers are defined (``summarize``):
+
+- A *setting* is one combination of the configuration keys in ``SETTING_KEYS`` (depth, width,
+  model, init, target, ...) other than the ``by`` keys. Activations are compared within a
+  setting only. ``lr`` is tuned and ``seed`` is replicated, so neither is a setting key.
+- Steps to target of one run: ``steps_to_target`` if the run reached the target and did not
+  diverge; otherwise the run is *censored* (+inf: it did not reach the target within its budget).
+- Best learning rate of an activation: the lowest median over seeds of steps to target, where
+  censored runs rank last (np.median over values with +inf, so a median is finite only when
+  it is determined by runs that reached the target). Ties: more seeds reached, then lower mean
+  final error, then the smaller lr. ``best_lr_at_edge`` says the optimum lies on the grid's
+  boundary, i.e. the grid may be too narrow.
+- Ratio ``a/b`` = median steps of a / median steps of b, each at its own best lr: > 1 means b is
+  faster (Krizhevsky et al. 2012 report tanh/relu = 6). Its 95% CI is a percentile bootstrap
+  that resamples seeds with replacement, independently for a and b.
+- Censoring is never dropped. For the bound calculation a censored run counts as reaching the
+  target at its step budget (``steps``), which can only shorten it, so a median computed that
+  way is a lower bound of the true median. Hence ``bound``: "exact" (both medians observed),
+  "lower" (the true ratio is at least the value: only the numerator is censored), "upper"
+  (only the denominator), "undetermined" (both; the value is None). ``ci_bound`` says the same
+  of the CI endpoints, from whether any censored run takes part in each side's resampling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import tempfile
+import warnings
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SETTING_KEYS",
+    "format_table",
+    "load_run",
+    "summarize",
+    "write_report",
+]
+
+# Configuration keys that define what is compared with what. Keys absent from the records are
+# simply None for every record. A key missing here that varies would put two runs of the same
+# (activation, lr, seed) into one setting; summarize detects that and names the key.
+SETTING_KEYS = (
+    "dataset",
+    "model",
+    "depth",
+    "width",
+    "channels",
+    "init",
+    "init_std",
+    "init_scale",
+    "bias_init",
+    "optimizer",
+    "momentum",
+    "batch_size",
+    "steps",
+    "eval_every",
+    "eval_size",
+    "target",
+    "loss_bound",
+    "prelu_mode",
+    "pool",
+)
+# Activation hyperparameters: part of the activation's label when they vary for one activation
+# ("leaky_relu[slope=0.1]"), so relu (slope null) and leaky_relu still share a setting.
+PARAM_KEYS = ("slope",)
+# (numerator, denominator) of the named reference ratio: Krizhevsky et al. 2012's tanh/relu.
+REFERENCE = ("tanh", "relu")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    lines = path.read_text().splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i == len(lines) - 1:  # a run killed mid-write leaves a partial last line
+                warnings.warn(f"{path}:{i + 1}: skipped a truncated last record", stacklevel=3)
+                continue
+            raise ValueError(f"records: {path}:{i + 1} is not JSON: {e}") from e
+    return out
+
+
+def load_run(
+    run_dir: str | os.PathLike,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]]]:
+    """Read a run directory: (records, curves by config_id).
+
+    ``curves[config_id]`` holds that configuration's row of every per-configuration array of
+    its group's ``curves/<group>.npz`` (eval_error, minibatch_error, loss, ...) plus the
+    group's shared ``eval_steps``.
+    """
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ValueError(f"run_dir: '{run}' is not a directory")
+    if (run / "records.jsonl").is_file():
+        records = _read_jsonl(run / "records.jsonl")
+    elif (run / "records").is_dir():
+        files = sorted((run / "records").glob("*.jsonl"))
+        records = [r for f in files for r in _read_jsonl(f)]
+    else:
+        raise ValueError(f"run_dir: '{run}' has no records.jsonl or records/*.jsonl")
+
+    curves: dict[str, dict[str, np.ndarray]] = {}
+    for path in sorted((run / "curves").glob("*.npz")):
+        with np.load(path, allow_pickle=False) as z:  # data only: never unpickle objects
+            arrays = {k: z[k] for k in z.files}
+        ids = arrays.pop("config_ids", None)
+        if ids is None:
+            raise ValueError(f"curves: {path} has no 'config_ids' array")
+        n = len(ids)
+        shared = {
+            k: a
+            for k, a in arrays.items()
+            if k in ("eval_steps", "steps") or a.ndim == 0 or a.shape[0] != n
+        }
+        rows = {k: a for k, a in arrays.items() if k not in shared}
+        for i, cid in enumerate(ids):
+            curves[str(cid)] = {**shared, **{k: a[i] for k, a in rows.items()}}
+    return records, curves
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _freeze(v: Any) -> Any:
+    return tuple(_freeze(x) for x in v) if isinstance(v, list | tuple) else v
+
+
+def _matches(record: Mapping[str, Any], conditions: Mapping[str, Any] | None) -> bool:
+    for k, want in (conditions or {}).items():
+        v = _freeze(record.get(k))
+        if isinstance(want, list | tuple | set | frozenset):
+            if v not in {_freeze(w) for w in want}:
+                return False
+        elif v != _freeze(want):
+            return False
+    return True
+
+
+def _steps(record: Mapping[str, Any]) -> float:
+    """Steps to target, +inf when censored (never reached, or diverged)."""
+    s = record.get("steps_to_target")
+    if s is None or not record.get("reached", True) or record.get("diverged"):
+        return math.inf
+    return float(s)
+
+
+def _budget(record: Mapping[str, Any], fallback: float) -> float:
+    """The step budget a censored run is known to have exceeded (a lower bound on its time)."""
+    b = record.get("steps")
+    return float(b) if isinstance(b, int | float) and not isinstance(b, bool) else fallback
+
+
+def _mean(values: Iterable[Any]) -> float | None:
+    v = [float(x) for x in values if isinstance(x, int | float) and math.isfinite(x)]
+    return float(np.mean(v)) if v else None
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None  # JSON has no inf/nan: None = censored
+
+
+def _median(a: np.ndarray) -> float:
+    return float(np.median(a)) if a.size else math.inf
+
+
+def _lr_stats(runs: Sequence[Mapping[str, Any]], fallback: float) -> dict[str, Any]:
+    vals = np.array([_steps(r) for r in runs])
+    lower = np.array(
+        [v if math.isfinite(v) else _budget(r, fallback) for v, r in zip(vals, runs, strict=True)]
+    )
+    return {
+        "values": vals,
+        "lower_values": lower,
+        "median": _median(vals),
+        "n_reached": int(np.isfinite(vals).sum()),
+        "n_seeds": len(runs),
+        "n_diverged": sum(bool(r.get("diverged")) for r in runs),
+        "mean_final_error": _mean(r.get("final_train_error") for r in runs),
+        "mean_min_error": _mean(r.get("min_train_error") for r in runs),
+    }
+
+
+def _order(v: Any) -> tuple:
+    """A total order over mixed JSON values (None < numbers < strings < lists)."""
+    if v is None:
+        return (0,)
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return (1, v)
+    if isinstance(v, tuple):
+        return (3, tuple(_order(x) for x in v))
+    return (2, str(v))
+
+
+def _rank(stats: Mapping[str, Any], lr: Any) -> tuple:
+    fe = stats["mean_final_error"]
+    return (stats["median"], -stats["n_reached"], math.inf if fe is None else fe, _order(lr))
+
+
+def _group_summary(
+    label: str, by_lr: Mapping[Any, Sequence[Mapping[str, Any]]], fallback: float
+) -> dict:
+    stats = {lr: _lr_stats(runs, fallback) for lr, runs in by_lr.items()}
+    best = min(stats, key=lambda lr: _rank(stats[lr], lr))
+    s = stats[best]
+    runs = by_lr[best]
+    grid = sorted(stats, key=_order)
+    return {
+        "label": label,
+        "best_lr": best,
+        "lr_grid": grid,
+        "best_lr_at_edge": len(grid) == 1 or best in (grid[0], grid[-1]),
+        "median_steps": _num(s["median"]),
+        "median_steps_lower": _num(_median(s["lower_values"])),
+        "n_reached": s["n_reached"],
+        "n_seeds": s["n_seeds"],
+        "n_diverged": s["n_diverged"],
+        "mean_final_error": s["mean_final_error"],
+        "mean_min_error": s["mean_min_error"],
+        "seeds": [r.get("seed") for r in runs],
+        "steps_to_target": [_num(v) for v in s["values"]],
+        "config_ids": [r.get("config_id") for r in runs],
+        "by_lr": [
+            {
+                "lr": lr,
+                "median_steps": _num(stats[lr]["median"]),
+                "n_reached": stats[lr]["n_reached"],
+                "n_seeds": stats[lr]["n_seeds"],
+                "n_diverged": stats[lr]["n_diverged"],
+                "mean_final_error": stats[lr]["mean_final_error"],
+            }
+            for lr in grid
+        ],
+        # Kept for the ratios, dropped before returning: arrays are not JSON.
+        "_values": s["values"],
+        "_lower": s["lower_values"],
+    }
+
+
+def _ratio(num: dict, den: dict, n_boot: int, seed: int) -> dict[str, Any]:
+    """Ratio of median steps num/den at their best lrs, with a seed-bootstrap 95% CI."""
+    a, b = num["_values"], den["_values"]
+    al, bl = num["_lower"], den["_lower"]
+    ma, mb = _median(a), _median(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if math.isfinite(ma) and math.isfinite(mb):
+            ratio, bound = ma / mb, "exact"
+        elif math.isfinite(mb):
+            ratio, bound = _median(al) / mb, "lower"
+        elif math.isfinite(ma):
+            ratio, bound = ma / _median(bl), "upper"
+        else:
+            ratio, bound = math.nan, "undetermined"
+
+        ci, ci_bound = None, None
+        if n_boot > 0 and a.size and b.size:
+            # One stream per (pair, seed), independent of how many pairs there are.
+            key = [seed, zlib.crc32(num["label"].encode()), zlib.crc32(den["label"].encode())]
+            rng = np.random.default_rng(key)
+            ia = rng.integers(0, al.size, (n_boot, al.size))
+            ib = rng.integers(0, bl.size, (n_boot, bl.size))
+            boot = np.median(al[ia], axis=1) / np.median(bl[ib], axis=1)
+            lo, hi = np.percentile(boot, [2.5, 97.5])
+            ci = [_num(float(lo)), _num(float(hi))]
+            ca, cb = bool(np.isinf(a).any()), bool(np.isinf(b).any())
+            ci_bound = {
+                (False, False): "exact",
+                (True, False): "lower",
+                (False, True): "upper",
+                (True, True): "undetermined",
+            }[ca, cb]
+    return {
+        "numerator": num["label"],
+        "denominator": den["label"],
+        "ratio": _num(float(ratio)),
+        "bound": bound,
+        "ci": ci,
+        "ci_bound": ci_bound,
+    }
+
+
+def _speed_key(g: Mapping[str, Any]) -> tuple:
+    m, lower = g["median_steps"], g["median_steps_lower"]
+    inf = math.inf
+    return (m is None, inf if m is None else m, inf if lower is None else lower, g["label"])
+
+
+def summarize(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    by: Sequence[str] = ("activation",),
+    conditions: Mapping[str, Any] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    reference: tuple[str, str] = REFERENCE,
+    setting_keys: Sequence[str] = SETTING_KEYS,
+) -> dict[str, Any]:
+    """Best lr per ``by`` value within each setting, and ratios of steps to target.
+
+    ``conditions`` keeps only records whose key equals the value (a list/tuple/set: any of
+    them), e.g. ``{"depth": 16}``. ``reference`` is the (numerator, denominator) pair named in
+    the summary and the table, and the denominator is the column the table compares with.
+    ``setting_keys``: the configuration keys that separate settings (default ``SETTING_KEYS``).
+    Returns plain JSON data (see the module docstring for the definitions)::
+
+        {"by", "reference", "conditions", "n_records", "n_boot", "seed",
+         "settings": [{"setting": {key: value}, "groups": {label: {best_lr, median_steps,
+                       n_reached, n_seeds, ...}} (fastest first), "reference_label",
+                       "vs_reference": {label: ratio}, "pairs": [ratio],
+                       "reference_pair": ratio | None}]}
+
+    where a ratio is ``{numerator, denominator, ratio, bound, ci, ci_bound}``.
+    """
+    by = tuple(by)
+    for k in ("lr", "seed"):
+        if k in by:
+            raise ValueError(f"by: {k!r} cannot be a comparison key (lr is tuned, seed repeated)")
+    if not by:
+        raise ValueError("by: needs at least one key, e.g. ('activation',)")
+    setting_keys = [k for k in setting_keys if k not in by]
+    param_keys = [k for k in PARAM_KEYS if k not in by and k not in setting_keys]
+    kept = [r for r in records if _matches(r, conditions)]
+
+    # setting -> (by values, params) -> lr -> seed -> record
+    tree: dict[tuple, dict[tuple, dict[Any, dict[Any, Mapping[str, Any]]]]] = {}
+    for r in kept:
+        setting = tuple(_freeze(r.get(k)) for k in setting_keys)
+        group = (tuple(_freeze(r.get(k)) for k in by), tuple(r.get(k) for k in param_keys))
+        seeds = tree.setdefault(setting, {}).setdefault(group, {}).setdefault(r.get("lr"), {})
+        s = r.get("seed")
+        if s in seeds:
+            other = seeds[s]
+            differ = sorted(k for k in set(r) | set(other) if other.get(k) != r.get(k))
+            raise ValueError(
+                f"records: two runs with {dict(zip(by, group[0], strict=True))}, "
+                f"lr={r.get('lr')}, seed={s} in one setting; they differ in {differ}: "
+                "pass that key in setting_keys or filter with conditions"
+            )
+        seeds[s] = r
+
+    settings = []
+    for setting in sorted(tree, key=_order):
+        groups_in = tree[setting]
+        # Fold a parameter into the label only where it varies for the same by-values.
+        n_params: dict[tuple, int] = {}
+        for byv, _ in groups_in:
+            n_params[byv] = n_params.get(byv, 0) + 1
+        fallback = max(
+            (
+                _steps(r)
+                for lrs in groups_in.values()
+                for seeds in lrs.values()
+                for r in seeds.values()
+                if math.isfinite(_steps(r))
+            ),
+            default=math.nan,
+        )
+        groups = []
+        for (byv, params), lrs in groups_in.items():
+            label = "/".join(str(v) for v in byv)
+            if n_params[byv] > 1:
+                kv = zip(param_keys, params, strict=True)
+                label += "[" + ",".join(f"{k}={v}" for k, v in kv) + "]"
+            by_lr = {lr: [seeds[s] for s in sorted(seeds, key=_order)] for lr, seeds in lrs.items()}
+            groups.append(_group_summary(label, by_lr, fallback))
+        groups.sort(key=_speed_key)
+        g = {x["label"]: x for x in groups}
+
+        num, den = reference
+        ref_label = den if den in g else groups[0]["label"]
+        pairs = [
+            _ratio(slow, fast, n_boot, seed) for fast, slow in itertools.combinations(groups, 2)
+        ]
+        vs_ref = {
+            lab: _ratio(x, g[ref_label], n_boot, seed) for lab, x in g.items() if lab != ref_label
+        }
+        ref_pair = None
+        if num in g and den in g:
+            ref_pair = vs_ref[num] if ref_label == den else _ratio(g[num], g[den], n_boot, seed)
+        for x in groups:
+            del x["_values"], x["_lower"]
+        settings.append(
+            {
+                "setting": dict(zip(setting_keys, _unfreeze(setting), strict=True)),
+                "groups": g,
+                "reference_label": ref_label,
+                "vs_reference": vs_ref,
+                "pairs": pairs,
+                "reference_pair": ref_pair,
+            }
+        )
+    return {
+        "by": list(by),
+        "reference": list(reference),
+        "conditions": _jsonable(dict(conditions or {})),
+        "n_records": len(kept),
+        "n_boot": n_boot,
+        "seed": seed,
+        "settings": settings,
+    }
+
+
+def _unfreeze(v: Any) -> Any:
+    return [_unfreeze(x) for x in v] if isinstance(v, tuple) else v
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | set | frozenset):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _fmt_num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def _fmt_lr(lr: Any) -> str:
+    return f"{lr:g}" if isinstance(lr, int | float) else str(lr)
+
+
+def _fmt_r(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.2f}" if abs(x) >= 0.1 else f"{x:.2g}"
+
+
+def _fmt_ratio(r: Mapping[str, Any] | None) -> str:
+    """'6.00 [5.10, 7.20]' with >= / <= for bounds and '?' where censoring blurs both sides."""
+    if r is None:
+        return ""
+    if r["ratio"] is None:
+        text = "n/a (both censored)"
+    else:
+        text = {"exact": "", "lower": ">=", "upper": "<="}[r["bound"]] + _fmt_r(r["ratio"])
+    if r["ci"] is not None:
+        lo, hi = (_fmt_r(v) for v in r["ci"])
+        mark = {"exact": "", "lower": ">=", "upper": "<=", "undetermined": "?"}[r["ci_bound"]]
+        text += f" {mark}[{lo}, {hi}]" if mark != "?" else f" [{lo}, {hi}]?"
+    return text
+
+
+def _steps_cell(g: Mapping[str, Any]) -> str:
+    if g["median_steps"] is not None:
+        m = g["median_steps"]
+        s = f"{m:.0f}" if float(m).is_integer() else f"{m:.1f}"
+    else:
+        s = f">{g['median_steps_lower']:.0f}"  # censored median: more than the budget
+    return f"{s} [{g['n_reached']}/{g['n_seeds']}]"
+
+
+def _varying_keys(summary: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    settings = [s["setting"] for s in summary["settings"]]
+    keys = list(settings[0]) if settings else []
+    varying = [k for k in keys if len({json.dumps(s.get(k)) for s in settings}) > 1]
+    common = {k: settings[0][k] for k in keys if k not in varying and settings[0][k] is not None}
+    return varying, common
+
+
+def _kv(d: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _rows(s: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    ref = s["reference_label"]
+    head = ["activation", "best lr", "steps to target [reached/seeds]", "final error"]
+    head.append(f"x/{ref} (95% CI)")
+    rows = []
+    for label, g in s["groups"].items():
+        lr = _fmt_lr(g["best_lr"]) + ("*" if g["best_lr_at_edge"] else "")
+        ratio = "1 (reference)" if label == ref else _fmt_ratio(s["vs_reference"][label])
+        rows.append([label, lr, _steps_cell(g), _fmt_num(g["mean_final_error"]), ratio])
+    return head, rows
+
+
+_LEGEND = (
+    "* best lr on the edge of its grid. >N: median not reached within N steps. "
+    ">= / <=: censored runs make the ratio (or CI) a lower / upper bound; "
+    "?: censored on both sides."
+)
+
+
+def format_table(summary: Mapping[str, Any]) -> str:
+    """A plain-text table per setting for the terminal."""
+    if not summary["settings"]:
+        return "no records"
+    varying, common = _varying_keys(summary)
+    out = [f"common: {_kv(common)}"] if common else []
+    for s in summary["settings"]:
+        head, rows = _rows(s)
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        out.append("")
+        if varying:
+            out.append(_kv({k: s["setting"][k] for k in varying}))
+        for r in [head, *rows]:
+            out.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if s["reference_pair"] is not None:
+            rp = s["reference_pair"]
+            out.append(
+                f"{rp['numerator']}/{rp['denominator']} = {_fmt_ratio(rp)} "
+                f"(> 1: {rp['denominator']} reaches the target in fewer steps)"
+            )
+    out += ["", _LEGEND]
+    return "\n".join(out)
+
+
+def _markdown(summary: Mapping[str, Any], run: Mapping[str, Any]) -> str:
+    lines = [f"# Sweep summary: {run.get('name', '')}", ""]
+    for k in ("git_commit", "config_hash", "status", "jax_version", "devices"):
+        lines.append(f"- {k.replace('_', ' ')}: `{run.get(k)}`")
+    lines.append(
+        f"- records: {summary['n_records']}; bootstrap: {summary['n_boot']} resamples of seeds"
+    )
+    lines.append("")
+    if not summary["settings"]:
+        return "\n".join([*lines, "No records.", ""])
+    varying, common = _varying_keys(summary)
+    if common:
+        lines += [f"Common setting: {_kv(common)}", ""]
+    for i, s in enumerate(summary["settings"], 1):
+        title = _kv({k: s["setting"][k] for k in varying})
+        lines += [f"## Setting {i}: {title}" if title else "## Results", ""]
+        head, rows = _rows(s)
+        rows = [[c.replace("*", "\\*") for c in r] for r in rows]  # not emphasis markers
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" * len(head))
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        if s["reference_pair"] is not None:
+            rp = s["reference_pair"]
+            lines += ["", f"**{rp['numerator']}/{rp['denominator']} = {_fmt_ratio(rp)}**"]
+        if len(s["pairs"]) > 1:
+            lines += ["", "| pair (slower/faster) | ratio (95% CI) |", "|---|---|"]
+            lines += [
+                f"| {p['numerator']}/{p['denominator']} | {_fmt_ratio(p)} |" for p in s["pairs"]
+            ]
+        lines.append("")
+    lines += [_LEGEND.replace("*", "\\*"), "", "![training error curves](curves.png)", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plot(summary: Mapping[str, Any], curves: Mapping[str, Mapping[str, np.ndarray]]) -> bytes:
+    """Median eval-subset training error vs step per activation at its best lr, min-max band."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    settings = summary["settings"][:12]  # more panels would be unreadable; the tables have all
+    n = max(len(settings), 1)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(5.5 * cols, 4 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    varying, _ = _varying_keys(summary)
+    for ax, s in zip(axes, settings, strict=False):  # axes may outnumber settings
+        drawn = False
+        for label, g in s["groups"].items():
+            rows_ = [curves[c] for c in g["config_ids"] if c in curves]
+            rows_ = [c for c in rows_ if "eval_error" in c and "eval_steps" in c]
+            if not rows_:
+                continue
+            steps = np.asarray(rows_[0]["eval_steps"])
+            ys = np.stack([c["eval_error"] for c in rows_ if len(c["eval_error"]) == len(steps)])
+            with warnings.catch_warnings():  # an all-NaN column (all diverged) stays NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med, lo, hi = np.nanmedian(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
+            (line,) = ax.plot(
+                steps, med, label=f"{label} (lr {_fmt_lr(g['best_lr'])}, {len(ys)} seeds)"
+            )
+            ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+            drawn = True
+        target = s["setting"].get("target")
+        if isinstance(target, int | float):
+            ax.axhline(target, color="k", linestyle="--", linewidth=1, label=f"target {target:g}")
+        if not drawn:
+            ax.text(0.5, 0.5, "no curves", transform=ax.transAxes, ha="center", va="center")
+        ax.set_title(_kv({k: s["setting"][k] for k in varying}) or "training error", fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training error (eval subset)")
+        ax.legend(fontsize=7)
+    for ax in axes[len(settings) :]:
+        ax.set_visible(False)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def _run_info(run: Path) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if (run / "meta.json").is_file():
+        meta = json.loads((run / "meta.json").read_text())
+    info = {k: meta.get(k) for k in ("status", "jax_version", "devices", "git_commit")}
+    info["name"] = f"{run.parent.name}/{run.name}"
+    info["config_hash"] = meta.get("config_hash")
+    if info["config_hash"] is None:  # older metadata: hash the stored config file instead
+        for name in ("config.json", "config.toml"):
+            if (run / name).is_file():
+                digest = hashlib.sha256((run / name).read_bytes()).hexdigest()[:10]
+                info["config_hash"] = f"{digest} (sha256 of {name})"
+                break
+    return _jsonable(info)
+
+
+def write_report(run_dir: str | os.PathLike, **summarize_kwargs: Any) -> dict[str, Any]:
+    """Write summary.json, summary.md and curves.png into ``run_dir``; return the summary.
+
+    The summary is ``summarize(records, **summarize_kwargs)`` plus ``run`` (name, git commit,
+    config hash, status, JAX version, devices from meta.json). Every file is written to a
+    temporary name and renamed, so a reader never sees a half-written report.
+    """
+    run = Path(run_dir)
+    records, curves = load_run(run)
+    summary = {"run": _run_info(run), **summarize(records, **summarize_kwargs)}
+    _atomic_write(run / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    _atomic_write(run / "summary.md", _markdown(summary, summary["run"]).encode())
+    _atomic_write(run / "curves.png", _plot(summary, curves))
+    return summary

@@ -1,0 +1,135 @@
+"""One training run as one ``lax.scan``: ``make_train(static, num_classes) -> train``.
+
+``train(dynamic, key, data) -> metrics`` is a pure function of traced values only, so a group
+runs it vmapped, chunked or sequentially over its configurations (``bench.execute``) from a
+single trace. The data arrays are arguments rather than closed-over constants: constants would
+be baked into the compiled program (slow to compile, duplicated per group).
+
+Per step it records the minibatch loss and error; every ``eval_every`` steps (and at step 0)
+the error on the first ``eval_size`` training examples. A lane whose loss is not finite or
+exceeds ``loss_bound`` (or whose update is not finite) is marked diverged at that step and its
+parameters and optimizer state are frozen with ``jnp.where``, so NaNs never reach its later
+steps (or, through a vmap, its neighbours); its later metrics read NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+import activations
+from bench.config import GroupStatic
+from bench.models import make_model
+
+# Extra per-step metrics (e.g. per-layer diagnostics): probe(params, grads) -> dict of arrays,
+# stacked by the scan next to "loss" and "minibatch_error".
+Probe = Callable[[Any, Any], dict[str, jax.Array]]
+
+
+class TrainData(NamedTuple):
+    x_train: jax.Array  # (N, ...) float32
+    y_train: jax.Array  # (N,) int32
+    x_eval: jax.Array  # the first eval_size training examples
+    y_eval: jax.Array
+
+
+def make_optimizer(static: GroupStatic, lr: jax.Array) -> optax.GradientTransformation:
+    if static.optimizer == "sgd":
+        return optax.sgd(lr)
+    if static.optimizer == "momentum":
+        return optax.sgd(lr, momentum=static.momentum)
+    if static.optimizer == "nesterov":
+        return optax.sgd(lr, momentum=static.momentum, nesterov=True)
+    if static.optimizer == "adam":
+        return optax.adam(lr)
+    raise ValueError(f"optimizer: unknown optimizer {static.optimizer!r}")
+
+
+def _tree_where(cond: jax.Array, a: Any, b: Any) -> Any:
+    return jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)
+
+
+def _tree_finite(tree: Any) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def make_train(
+    static: GroupStatic, num_classes: int, probe: Probe | None = None
+) -> Callable[[dict[str, jax.Array], jax.Array, TrainData], dict[str, jax.Array]]:
+    """Build ``train(dynamic, key, data) -> metrics`` for one group.
+
+    ``dynamic``: scalars ``lr``, ``init_scale``, ``bias_init``, ``slope`` (others ignored).
+    Returns a dict of arrays: ``loss`` and ``minibatch_error`` (steps,), ``eval_error``
+    (num_evals,) at steps 0, eval_every, ..., steps; ``diverged`` () bool and
+    ``divergence_step`` () int32 (-1 when finite throughout); plus the probe's keys (steps, ...).
+    """
+    n_chunks, every, batch = static.steps // static.eval_every, static.eval_every, static.batch_size
+
+    def train(dynamic, key, data: TrainData):
+        model = make_model(static, data.x_train.shape[1:], num_classes)
+        hp = {k: dynamic[k] for k in ("init_scale", "bias_init", "slope")}
+        k_init, k_data = jax.random.split(key)
+        params = model.init(k_init, hp)
+        opt = make_optimizer(static, dynamic["lr"])
+        opt_state = opt.init(params)
+        n_train = data.x_train.shape[0]
+
+        def loss_fn(p, x, y):
+            logits = model.apply(p, x, hp)
+            losses = activations.softmax_cross_entropy_with_integer_labels(logits, y)
+            return jnp.mean(losses), logits
+
+        def error(p):
+            logits = model.apply(p, data.x_eval, hp)
+            return jnp.mean(jnp.argmax(logits, -1) != data.y_eval)
+
+        def step(carry, t):
+            params, opt_state, diverged, div_step = carry
+            # Minibatch drawn on device; it depends on the seed only, so lanes that differ in
+            # lr alone see identical batches (common random numbers). bits % n rather than
+            # randint: the modulo bias (n / 2^32) is negligible and it compiles in half the time.
+            bits = jax.random.bits(jax.random.fold_in(k_data, t), (batch,), jnp.uint32)
+            idx = (bits % jnp.uint32(n_train)).astype(jnp.int32)
+            x, y = data.x_train[idx], data.y_train[idx]
+            (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, y)
+            err = jnp.mean(jnp.argmax(logits, -1) != y)
+            updates, new_state = opt.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            ok = jnp.isfinite(loss) & (loss <= static.loss_bound) & _tree_finite(new_params)
+            div_step = jnp.where(~diverged & ~ok, t, div_step)
+            diverged = diverged | ~ok
+            params = _tree_where(diverged, params, new_params)
+            opt_state = _tree_where(diverged, opt_state, new_state)
+            nan = jnp.float32(jnp.nan)
+            out = {
+                "loss": jnp.where(diverged, nan, loss),
+                "minibatch_error": jnp.where(diverged, nan, err),
+            }
+            if probe is not None:
+                out.update(probe(params, grads))
+            return (params, opt_state, diverged, div_step), out
+
+        def chunk(carry, c):
+            carry, out = lax.scan(step, carry, c * every + jnp.arange(every, dtype=jnp.int32))
+            return carry, (out, jnp.where(carry[2], jnp.nan, error(carry[0])))
+
+        carry = (params, opt_state, jnp.array(False), jnp.array(-1, jnp.int32))
+        carry, (per_step, evals) = lax.scan(chunk, carry, jnp.arange(n_chunks, dtype=jnp.int32))
+        metrics = {k: v.reshape(static.steps, *v.shape[2:]) for k, v in per_step.items()}
+        metrics["eval_error"] = jnp.concatenate([error(params)[None], evals])
+        metrics["diverged"], metrics["divergence_step"] = carry[2], carry[3]
+        return metrics
+
+    return train
+
+
+def eval_steps(static: GroupStatic) -> np.ndarray:
+    """The steps at which ``eval_error`` is measured: 0, eval_every, ..., steps."""
+    return np.arange(static.num_evals) * static.eval_every
