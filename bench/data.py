@@ -42,12 +42,13 @@ import json
 import os
 import pickle
 import random
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from bench.results import atomic_write_bytes
 
 __all__ = ["Dataset", "load", "names", "validate"]
 
@@ -218,20 +219,6 @@ def _limit(x: np.ndarray, y: np.ndarray, n: int | None) -> tuple[np.ndarray, np.
     return (x, y) if n is None else (x[:n], y[:n])
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache or result is not a secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- mnist1d
 
 
@@ -278,7 +265,7 @@ def _load_mnist1d(frozen: tuple) -> Dataset:
             path.parent.mkdir(parents=True, exist_ok=True)
             buf = io.BytesIO()
             np.savez(buf, **dict(zip(_SPLITS, arrays, strict=True)))
-            _atomic_write(path, buf.getvalue())
+            atomic_write_bytes(path, buf.getvalue())
         except OSError:
             pass  # read-only home etc.: the cache is an optimisation only
     return _finish(arrays, 10, "mnist1d")
