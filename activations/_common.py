@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax import lax
-from jax import Array
+from jax import Array, lax
 from jax.typing import ArrayLike
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
