@@ -77,6 +77,16 @@ def gated(x: Array, gate: Array) -> Array:
     return jnp.where(gate == 0, jnp.zeros_like(x), x * gate)
 
 
+def sigmoid_minus_abs(z: Array) -> Array:
+    """m = sigmoid(-|z|) = t / (1 + t), t = e^-|z|: the small one of sigmoid(z), sigmoid(-z).
+
+    sigmoid(z) is 1 - m (z >= 0) or m, and sigmoid'(z) = m (1 - m): saved as a residual it
+    gives both without an exp, keeping the e^-|z| tail that 1 - sigmoid(z) loses.
+    """
+    t = jnp.exp(-jnp.abs(z))
+    return t / (1 + t)
+
+
 def sigmoid_prime(z: Array) -> Array:
     """sigmoid'(z) = sigmoid(z) sigmoid(-z): finite, tail-accurate (e^-|z|), 0 at +-inf.
 
@@ -97,6 +107,7 @@ __all__ = [
     "jax",
     "param",
     "sech2",
+    "sigmoid_minus_abs",
     "sigmoid_pos_neg",
     "sigmoid_prime",
     "softplus0",

@@ -69,6 +69,7 @@ _BOTH = ("-inf", "+inf")
 _LEFT = ("-inf",)
 _MASK = "bool mask (1 byte/element)"
 _X = "input x (same dtype)"
+_X_GATE = "input x and the small sigmoid of the gate, sigmoid(-|z|) (same dtype)"
 
 _SELU_MIN = -R.SELU_LAMBDA * R.SELU_ALPHA
 
@@ -140,12 +141,12 @@ _ENTRIES = (
     _entry("gelu", M.gelu, jax.nn.gelu, {"approximate": True},
            output_range=(-0.17004075057125403, INF), zero_centred=False, monotonic=False,
            bounded=False, saturates=_LEFT, max_derivative=1.128993068658772,
-           argmax_derivative=1.4185040139608638, sparse=False, residual=_X,
+           argmax_derivative=1.4185040139608638, sparse=False, residual=_X_GATE,
            reference="Hendrycks & Gimpel 2016"),
     _entry("silu", M.silu, jax.nn.silu, {"beta": 1.0},
            output_range=(-0.2784645427610738, INF), zero_centred=False, monotonic=False,
            bounded=False, saturates=_LEFT, max_derivative=1.099839320128867,
-           argmax_derivative=2.39935728316124, sparse=False, residual=_X,
+           argmax_derivative=2.39935728316124, sparse=False, residual=_X_GATE,
            reference="Elfwing et al. 2017; Ramachandran, Zoph, Le 2017"),
     _entry("hard_silu", M.hard_silu, jax.nn.hard_silu, output_range=(-0.375, INF),
            zero_centred=False, monotonic=False, bounded=False, saturates=_LEFT,

@@ -15,7 +15,7 @@ from ._common import (
     gated,
     hyper_ct,
     param,
-    sigmoid_prime,
+    sigmoid_minus_abs,
     softplus0,
     up,
 )
@@ -79,26 +79,34 @@ def _gelu_u2(x: Array) -> Array:
     return 2 * _SQRT_2_OVER_PI * (x + _GELU_A * x * x * x)
 
 
-def _gelu_tanh_impl(x):
+def _gelu_tanh_parts(x):
+    """(x, x clamped, m = sigmoid(-|2u|)): the gate (1 + tanh u) / 2 = sigmoid(2u) is 1 - m or m."""
     xc = up(x)
-    return gated(xc, lax.logistic(_gelu_u2(jnp.clip(xc, -_GELU_CLAMP, _GELU_CLAMP)))).astype(
-        x.dtype
-    )
+    xm = jnp.clip(xc, -_GELU_CLAMP, _GELU_CLAMP)
+    return xc, xm, sigmoid_minus_abs(_gelu_u2(xm))
+
+
+def _gelu_tanh_impl(x):
+    xc, _, m = _gelu_tanh_parts(x)
+    return gated(xc, jnp.where(xc >= 0, 1 - m, m)).astype(x.dtype)  # sign(2u) = sign(x)
 
 
 _gelu_tanh = jax.custom_vjp(_gelu_tanh_impl)
 
 
-# Save x: the derivative needs x^2 and the gate at x.
+# Save x and m = sigmoid(-|2u|) (in x's dtype; jax.nn.gelu keeps five arrays): the backward
+# pass needs x^2 and the gate, and gets the gate and its derivative m (1 - m) without an exp.
 def _gelu_tanh_fwd(x):
-    return _gelu_tanh_impl(x), x
+    xc, _, m = _gelu_tanh_parts(x)
+    return gated(xc, jnp.where(xc >= 0, 1 - m, m)).astype(x.dtype), (x, m.astype(x.dtype))
 
 
-def _gelu_tanh_bwd(x, g):
+def _gelu_tanh_bwd(res, g):
+    x, m = res
     xm = jnp.clip(up(x), -_GELU_CLAMP, _GELU_CLAMP)
-    z = _gelu_u2(xm)
+    mc = up(m)
     dz = 2 * _SQRT_2_OVER_PI * (1 + 3 * _GELU_A * xm * xm)
-    d = lax.logistic(z) + xm * sigmoid_prime(z) * dz
+    d = jnp.where(xm >= 0, 1 - mc, mc) + xm * (mc * (1 - mc)) * dz
     return ((up(g) * d).astype(x.dtype),)
 
 
@@ -127,28 +135,38 @@ def silu(x: ArrayLike, beta: ArrayLike = 1.0) -> Array:
 swish = silu
 
 
-def _silu_impl(x, beta):
+def _silu_parts(x, beta):
+    """(x in the compute dtype, z = beta x, m = sigmoid(-|z|)): sigmoid(z) is 1 - m or m."""
     xc = up(x)
-    return gated(xc, lax.logistic(beta * xc)).astype(x.dtype)
+    z = beta * xc
+    return xc, z, sigmoid_minus_abs(z)
+
+
+def _silu_impl(x, beta):
+    xc, z, m = _silu_parts(x, beta)
+    return gated(xc, jnp.where(z >= 0, 1 - m, m)).astype(x.dtype)
 
 
 _silu = jax.custom_vjp(_silu_impl)
 
 
-# Save x: sigmoid(beta x) and x both enter the derivative; x alone is the cheapest source.
+# Save x and m = sigmoid(-|beta x|) (in x's dtype; jax.nn.silu keeps three arrays): the
+# backward pass gets sigmoid(beta x) and s' = m (1 - m) without an exp, and s' keeps its
+# e^-|z| tail because m is the small one of the pair.
 def _silu_fwd(x, beta):
-    return _silu_impl(x, beta), (x, beta)
+    xc, z, m = _silu_parts(x, beta)
+    y = gated(xc, jnp.where(z >= 0, 1 - m, m)).astype(x.dtype)
+    return y, (x, beta, m.astype(x.dtype))
 
 
 def _silu_bwd(res, g):
-    x, beta = res
-    xc, gc = up(x), up(g)
+    x, beta, m = res
+    xc, gc, mc = up(x), up(g), up(m)
     z = beta * xc
-    # Outside |z| <= clamp, s'(z) is exactly 0: zero x there so that inf * 0 never happens.
-    xm = jnp.where(jnp.abs(z) <= _EXP_CLAMP, xc, 0)
-    sp = sigmoid_prime(beta * xm)
-    gx = gc * (lax.logistic(z) + beta * xm * sp)
-    gbeta = gc * xm * xm * sp
+    sp = mc * (1 - mc)
+    # gated: where s'(z) is exactly 0 (|z| past the exp range, x = +-inf) the term is 0, not NaN.
+    gx = gc * (jnp.where(z >= 0, 1 - mc, mc) + gated(z, sp))
+    gbeta = gc * gated(xc * xc, sp)
     return gx.astype(x.dtype), hyper_ct(gbeta, beta)
 
 
@@ -196,20 +214,22 @@ def _hard_silu_bwd(x, g):
 _hard_silu.defvjp(_hard_silu_fwd, _hard_silu_bwd)
 
 
-def _mish_parts(x: Array) -> tuple[Array, Array]:
-    """tanh(softplus(x)) and sech^2(softplus(x)), from one exp and without cancellation.
+def _mish_parts(x: Array) -> tuple[Array, Array, Array]:
+    """tanh(softplus(x)), sech^2(softplus(x)) and t = e^-|x|: one exp, one division, no
+    cancellation.
 
-    With t = e^-|x|: for x > 0, tanh(sp) = (1 + 2t) / (1 + 2t + 2t^2); for x <= 0,
-    tanh(sp) = n / (n + 2) with n = t (t + 2). 1 - tanh^2 is formed from the exact
-    complements 2t^2 / D and 2 / (n + 2), so it keeps its tail.
+    For x > 0, tanh(sp) = (1 + 2t) / (1 + 2t + 2t^2); for x <= 0, tanh(sp) = n / (n + 2) with
+    n = t (t + 2). 1 - tanh^2 is formed from the exact complements 2t^2 / D and 2 / (n + 2),
+    so it keeps its tail. On each side the gate and its complement share the denominator, so
+    its reciprocal is taken once (select first, then divide).
     """
     t = jnp.exp(-jnp.abs(x))
-    d_pos = 1 + 2 * t + 2 * t * t
     n = t * (t + 2)
     pos = x > 0
-    gate = jnp.where(pos, (1 + 2 * t) / d_pos, n / (n + 2))
-    one_minus = jnp.where(pos, 2 * t * t / d_pos, 2 / (n + 2))
-    return gate, one_minus * (1 + gate)
+    inv = 1 / jnp.where(pos, 1 + 2 * t + 2 * t * t, n + 2)
+    gate = jnp.where(pos, 1 + 2 * t, n) * inv
+    one_minus = jnp.where(pos, 2 * t * t, 2) * inv
+    return gate, one_minus * (1 + gate), t
 
 
 def mish(x: ArrayLike) -> Array:
@@ -243,9 +263,10 @@ def _mish_fwd(x):
 
 def _mish_bwd(x, g):
     xc = up(x)
-    gate, sech2_sp = _mish_parts(xc)
+    gate, sech2_sp, t = _mish_parts(xc)
     xm = jnp.where(jnp.abs(xc) <= _EXP_CLAMP, xc, 0)
-    d = gate + xm * sech2_sp * lax.logistic(xm)
+    sig = jnp.where(xc >= 0, 1, t) / (1 + t)  # sigmoid(x) from the same exp
+    d = gate + xm * sech2_sp * sig
     return ((up(g) * d).astype(x.dtype),)
 
 
@@ -310,7 +331,7 @@ def squareplus(x: ArrayLike, b: ArrayLike = 4) -> Array:
     .. math:: f'(x) = \frac{1}{2}\left(1 + \frac{x}{\sqrt{x^2 + b}}\right), \quad
        \partial f / \partial b = \frac{1}{4 \sqrt{x^2 + b}}
 
-    For x < 0 both are evaluated as b / (2 r (r - x)) with r = hypot(x, sqrt b), so the tail
+    For x < 0 both are evaluated as b / (2 r (r - x)) with r = sqrt(x^2 + b), so the tail
     b / (4 x^2) survives where the textbook form cancels to 0.
 
     >>> import activations as A
@@ -323,25 +344,25 @@ def squareplus(x: ArrayLike, b: ArrayLike = 4) -> Array:
     return _squareplus(x, param(b, up(x)))
 
 
-def _squareplus_branches(x: Array, b: Array) -> tuple[Array, Array, Array, Array]:
-    """(x, r) on each side of 0, with the unused side clamped to 0 so both stay finite.
+# Beyond |x| = 2^60, x^2 + b rounds to x^2 in every dtype computed here (for b < 2^60) and x^2
+# nears float32's range: there r = |x| exactly.
+_SQUAREPLUS_CAP = 2.0**60
 
-    The positive side is also capped where x / r is already 1 to working precision, so that
-    x = +inf gives 1 rather than inf / inf.
-    """
-    big = 1 / jnp.finfo(x.dtype).eps ** 2
-    xp, xn = jnp.clip(x, 0, big), jnp.minimum(x, 0)
-    sb = jnp.sqrt(b)
-    return xp, jnp.hypot(xp, sb), xn, jnp.hypot(xn, sb)
+
+def _squareplus_r(x: Array, b: Array) -> Array:
+    """r = sqrt(x^2 + b) with one square root (no hypot), finite for every finite x."""
+    ax = jnp.abs(x)
+    cap = jnp.asarray(_SQUAREPLUS_CAP, x.dtype)
+    return jnp.where(ax > cap, ax, jnp.sqrt(jnp.square(jnp.minimum(ax, cap)) + b))
 
 
 def _squareplus_impl(x, b):
     xc = up(x)
-    _, _, xn, rn = _squareplus_branches(xc, b)
-    xp = jnp.maximum(xc, 0)
-    # Halve before adding: x + r overflows for x above max / 2.
-    y = jnp.where(xc >= 0, xp / 2 + jnp.hypot(xp, jnp.sqrt(b)) / 2, b / (2 * (rn - xn)))
-    return y.astype(x.dtype)
+    r = _squareplus_r(xc, b)
+    # x < 0: (x + r) / 2 = b / (2 (r - x)), which keeps the tail b / (4 x^2) instead of 0.
+    y = jnp.where(xc >= 0, (xc + r) / 2, b / (2 * (r - xc)))
+    # Past the cap f(x) = x to working precision, and x + r would overflow near the max.
+    return jnp.where(xc > _SQUAREPLUS_CAP, xc, y).astype(x.dtype)
 
 
 _squareplus = jax.custom_vjp(_squareplus_impl)
@@ -355,9 +376,10 @@ def _squareplus_fwd(x, b):
 def _squareplus_bwd(res, g):
     x, b = res
     xc, gc = up(x), up(g)
-    xp, rp, xn, rn = _squareplus_branches(xc, b)
-    gx = jnp.where(xc >= 0, (1 + xp / rp) / 2, b / (2 * rn * (rn - xn)))
-    r = jnp.where(xc >= 0, rp, rn)
+    r = _squareplus_r(xc, b)
+    # x / r is sign(x) wherever r = |x| (|x| large, +-inf where it would be inf / inf, x = 0 = b).
+    q = jnp.where(r == jnp.abs(xc), jnp.sign(xc), xc / r)
+    gx = jnp.where(xc >= 0, (1 + q) / 2, b / (2 * r * (r - xc)))
     return (gc * gx).astype(x.dtype), hyper_ct(gc / (4 * r), b)
 
 

@@ -50,6 +50,9 @@ def test_residual_matches_registry(name, dtype):
     kinds = [(r.dtype, r.shape) for r in full]
     if info.residual.startswith(MASK):
         assert kinds == [(jnp.dtype(bool), SHAPE)], f"{name}: {kinds}"
+    elif info.residual.startswith(INPUT + " and"):
+        # gelu, silu: x and sigmoid(-|z|) of the gate, trading 4 bytes for the backward exp.
+        assert kinds == [(jnp.dtype(dtype), SHAPE)] * 2, f"{name}: {kinds}"
     elif info.residual.startswith(INPUT):
         assert kinds == [(jnp.dtype(dtype), SHAPE)], f"{name}: {kinds}"
     elif info.residual == "nothing":
