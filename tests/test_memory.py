@@ -136,9 +136,7 @@ def _cases():
             if step == "grad" and not A.info(name).residual.startswith(MASK):
                 continue
             reason = _KNOWN_LARGER.get((name, step))
-            marks = [pytest.mark.xfail(reason=f"ours larger: {reason}", strict=True)] * bool(
-                reason
-            )
+            marks = [pytest.mark.xfail(reason=f"ours larger: {reason}", strict=True)] * bool(reason)
             yield pytest.param(name, step, marks=marks, id=f"{name}-{step}")
 
 
