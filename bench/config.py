@@ -9,7 +9,9 @@ may be a scalar or a list of values, and the grid is their cartesian product.
 - Dynamic axes (``DYNAMIC_AXES``: lr, seed, init_scale, bias_init, slope) are traced values:
   all their combinations run inside their group's single program (vmapped, chunked or
   sequential, see ``bench.execute``).
-- Everything else is a scalar setting shared by the sweep (target, eval_every, strategy, ...).
+- Everything else is a scalar setting shared by the sweep (target, eval_every, strategy, ...),
+  among them the per-layer diagnostics (``diagnostics``, ``diag_every``, ``diag_size``; see
+  ``bench.diagnostics``), which change the run id only when switched on.
 
 ``channels`` is itself a list, so a list of ints is one value and a list of lists is an axis.
 ``slope`` sets the activation's first numeric hyperparameter (leaky_relu/prelu
@@ -98,7 +100,14 @@ DEFAULTS: dict[str, Any] = {
     "loss_bound": 1e4,  # a lane whose loss exceeds this (or is not finite) has diverged
     "strategy": "auto",
     "max_lanes": 256,
+    # per-layer diagnostics (bench.diagnostics): off by default, the program is then unchanged
+    "diagnostics": False,
+    "diag_every": 0,  # 0: every eval_every steps; else a multiple of eval_every dividing steps
+    "diag_size": 512,  # measured on the first min(diag_size, eval_size) training examples
 }
+# Keys that leave the run id unchanged while diagnostics are off (runs made before they
+# existed keep their id).
+DIAGNOSTIC_KEYS = ("diagnostics", "diag_every", "diag_size")
 
 
 def _err(key: str, msg: str) -> ValueError:
@@ -231,6 +240,14 @@ class GroupStatic:
     prelu_mode: str
     pool: int
     loss_bound: float
+    diagnostics: bool = False
+    diag_every: int = 0  # resolved: a positive multiple of eval_every when diagnostics is on
+    diag_size: int = 512
+
+    @property
+    def num_diags(self) -> int:
+        """Diagnostic points at steps 0, diag_every, ..., steps (0 when diagnostics are off)."""
+        return self.steps // self.diag_every + 1 if self.diagnostics else 0
 
     @property
     def num_evals(self) -> int:
@@ -266,6 +283,9 @@ class SweepConfig:
     loss_bound: float
     strategy: str
     max_lanes: int
+    diagnostics: bool = False
+    diag_every: int = 0
+    diag_size: int = 512
 
     def resolved(self) -> dict[str, Any]:
         """The full resolved config as plain JSON data (what the run directory stores)."""
@@ -284,6 +304,9 @@ class SweepConfig:
     def config_hash(self) -> str:
         """Short hash of the scientific content (execution settings excluded)."""
         d = {k: v for k, v in self.resolved().items() if k not in EXECUTION_KEYS}
+        if not self.diagnostics:
+            for k in DIAGNOSTIC_KEYS:
+                del d[k]
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
@@ -332,6 +355,20 @@ def parse(raw: Mapping[str, Any]) -> SweepConfig:
     if pool not in (2, 3) or isinstance(pool, bool):
         raise _err("pool", f"max-pool window must be 2 or 3, got {pool!r}")
 
+    diagnostics = d["diagnostics"]
+    if not isinstance(diagnostics, bool):
+        raise _err("diagnostics", f"expected true or false, got {diagnostics!r}")
+    diag_every = _check_int("diag_every", d["diag_every"], 0)
+    diag_every = diag_every or eval_every
+    if diag_every % eval_every:
+        raise _err(
+            "diag_every", f"must be a multiple of eval_every ({eval_every}), got {diag_every}"
+        )
+    for s in axes["steps"]:
+        if s % diag_every:
+            raise _err("diag_every", f"must divide steps; {diag_every} does not divide {s}")
+    diag_size = _check_int("diag_size", d["diag_size"], 1)
+
     return SweepConfig(
         experiment=experiment,
         description=d["description"],
@@ -348,6 +385,9 @@ def parse(raw: Mapping[str, Any]) -> SweepConfig:
         loss_bound=_check_float("loss_bound", d["loss_bound"], positive=True),
         strategy=_check_choice("strategy", d["strategy"], STRATEGIES),
         max_lanes=_check_int("max_lanes", d["max_lanes"], 1),
+        diagnostics=diagnostics,
+        diag_every=diag_every,
+        diag_size=diag_size,
     )
 
 
@@ -411,6 +451,9 @@ def expand(cfg: SweepConfig) -> list[tuple[GroupStatic, list[dict[str, Any]]]]:
             prelu_mode=cfg.prelu_mode,
             pool=cfg.pool,
             loss_bound=cfg.loss_bound,
+            diagnostics=cfg.diagnostics,
+            diag_every=cfg.diag_every,
+            diag_size=cfg.diag_size,
         )
         groups.setdefault(static)
     out = []

@@ -11,6 +11,15 @@
 ``hp`` holds the traced per-configuration values: ``init_scale`` (sigma_w, multiplies every
 initial weight), ``bias_init`` (constant initial bias) and ``slope`` (the activation's first
 hyperparameter; for PReLU the initial value of the trained slope, one per layer or per channel).
+
+Per-layer probes (``bench.diagnostics``): ``apply(params, x, hp, perturb)`` adds ``perturb`` to
+the hidden pre-activations (``jax.grad`` with respect to a zero ``perturb`` is the gradient with
+respect to every pre-activation at once), and ``trace(params, x, hp, perturb=None)`` also
+returns every hidden layer's input, pre-activation and activation. ``perturb`` and the
+trace's layers have the shape of ``perturbation(...)``: for the MLP ``{"first": (B, width),
+"hidden": (depth - 1, B, width)}`` (the scanned layers stay stacked), for the CNN a list of
+``(B, *spatial_l, channels_l)``. Without ``perturb`` (the default) ``apply`` traces exactly the
+operations it always did: no zeros are added.
 """
 
 from __future__ import annotations
@@ -27,12 +36,33 @@ import activations
 from bench.config import GroupStatic
 
 Params = dict[str, Any]
+HP_KEYS = ("init_scale", "bias_init", "slope")
 KERNEL = 5
 
 
 class Model(NamedTuple):
     init: Callable[[jax.Array, dict[str, jax.Array]], Params]
-    apply: Callable[[Params, jax.Array, dict[str, jax.Array]], jax.Array]
+    # apply(params, x, hp, perturb=None) -> logits
+    apply: Callable[..., jax.Array]
+    # trace(params, x, hp, perturb=None) -> (logits, layers): per hidden layer a dict of its
+    # "input", "pre" (pre-activation, perturbation included) and "post" (activation)
+    trace: Callable[..., tuple[jax.Array, Any]]
+    # phi(h, layer_params, hp): the activation of a hidden layer (its trained slope, if any)
+    phi: Callable[..., jax.Array]
+
+
+def _add(h: jax.Array, eps: jax.Array | None) -> jax.Array:
+    return h if eps is None else h + eps
+
+
+def perturbation(model: Model, params: Params, x: jax.Array, hp: dict[str, jax.Array]) -> Any:
+    """A zero perturbation of every hidden pre-activation of ``model`` on inputs ``x``."""
+    _, layers = jax.eval_shape(model.trace, params, x, hp)
+    return jax.tree.map(
+        lambda lay: jnp.zeros(lay["pre"].shape, lay["pre"].dtype),
+        layers,
+        is_leaf=lambda v: isinstance(v, dict) and "pre" in v,
+    )
 
 
 # name -> (unit-variance distribution, variance as a function of (fan_in, fan_out)).
@@ -131,20 +161,29 @@ def make_mlp(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -
             return act(h, layer["slope"])
         return act(h, **{slope_name: hp["slope"]}) if slope_name else act(h)
 
-    def apply(params, x, hp):
-        h = phi(
-            x.reshape(x.shape[0], -1) @ params["first"]["w"] + params["first"]["b"],
-            params["first"],
-            hp,
-        )
+    def forward(params, x, hp, perturb, capture):
+        x = x.reshape(x.shape[0], -1)
+        eps = perturb if perturb is not None else {"first": None, "hidden": None}
+        pre = _add(x @ params["first"]["w"] + params["first"]["b"], eps["first"])
+        h = phi(pre, params["first"], hp)
+        first = {"input": x, "pre": pre, "post": h} if capture else None
 
-        def layer(h, p):
-            return phi(h @ p["w"] + p["b"], p, hp), None
+        def layer(h, p_eps):
+            p, e = p_eps
+            pre = _add(h @ p["w"] + p["b"], e)
+            out = phi(pre, p, hp)
+            return out, ({"input": h, "pre": pre, "post": out} if capture else None)
 
-        h, _ = lax.scan(layer, h, params["hidden"])
-        return h @ params["head"]["w"] + params["head"]["b"]
+        h, hidden = lax.scan(layer, h, (params["hidden"], eps["hidden"]))
+        return h @ params["head"]["w"] + params["head"]["b"], {"first": first, "hidden": hidden}
 
-    return Model(init, apply)
+    def apply(params, x, hp, perturb=None):
+        return forward(params, x, hp, perturb, False)[0]
+
+    def trace(params, x, hp, perturb=None):
+        return forward(params, x, hp, perturb, True)
+
+    return Model(init, apply, trace, phi)
 
 
 def make_cnn(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -> Model:
@@ -193,20 +232,33 @@ def make_cnn(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -
         }
         return {"convs": convs, "head": head}
 
-    def apply(params, x, hp):
+    def phi(h, p, hp):
+        if trained:
+            return act(h, p["slope"])
+        return act(h, **{slope_name: hp["slope"]}) if slope_name else act(h)
+
+    def forward(params, x, hp, perturb, capture):
         h = x.reshape(x.shape[0], *spatial, c_in)
-        for p in params["convs"]:  # channel counts differ, so these layers cannot be scanned
+        eps = perturb if perturb is not None else [None] * len(channels)
+        layers = []
+        for p, e in zip(params["convs"], eps, strict=True):  # channel counts differ: no scan
+            inp = h
             h = lax.conv_general_dilated(h, p["w"], (1,) * nd, "SAME", dimension_numbers=dims)
-            h = h + p["b"]
-            if trained:
-                h = act(h, p["slope"])
-            else:
-                h = act(h, **{slope_name: hp["slope"]}) if slope_name else act(h)
+            pre = _add(h + p["b"], e)
+            h = phi(pre, p, hp)
+            if capture:
+                layers.append({"input": inp, "pre": pre, "post": h})
             h = lax.reduce_window(h, -jnp.inf, lax.max, window, strides, "SAME")
         h = h.reshape(h.shape[0], -1)
-        return h @ params["head"]["w"] + params["head"]["b"]
+        return h @ params["head"]["w"] + params["head"]["b"], layers
 
-    return Model(init, apply)
+    def apply(params, x, hp, perturb=None):
+        return forward(params, x, hp, perturb, False)[0]
+
+    def trace(params, x, hp, perturb=None):
+        return forward(params, x, hp, perturb, True)
+
+    return Model(init, apply, trace, phi)
 
 
 def make_model(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -> Model:

@@ -6,7 +6,8 @@ Layout of ``<out>/<experiment>/<run-id>/`` (read by ``bench.summary``)::
     meta.json          status, versions, devices, git, per-group timings
     records.jsonl      one JSON object per finished configuration
     curves/<group>.npz config_ids (N,), eval_steps (E,), eval_error (N, E),
-                       minibatch_error (N, S), loss (N, S)
+                       minibatch_error (N, S), loss (N, S); with diagnostics = true also
+                       diag_steps (D,) and diag_<metric> (N, D, L) (bench.diagnostics)
 
 Every file is written to a temporary file in the same directory and ``os.replace``d, so a
 reader (or a run killed with SIGKILL at any moment) sees the old file or the new one, never a

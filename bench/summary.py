@@ -3,7 +3,11 @@
 A run directory ``results/<experiment>/<run-id>/`` holds ``meta.json``, the resolved config,
 ``records.jsonl`` (or ``records/<group>.jsonl``; one JSON object per trained configuration) and
 ``curves/<group>.npz``. ``write_report`` turns it into ``summary.json``, ``summary.md`` and
-``curves.png``.
+``curves.png``; runs with per-layer diagnostics (``diagnostics = true``, ``bench.diagnostics``)
+also get a per-layer table in ``summary.md`` (per activation at its best lr, median over seeds of
+``init_``/``final_`` grad_sq, dead, saturation and same-sign fractions; in summary.json under
+each group's ``diagnostics``) and ``grad_norms.png`` (mean squared pre-activation gradient per
+layer, one line per diagnostic step).
 
 How the numbers are defined (``summarize``):
 
@@ -134,7 +138,7 @@ def load_run(
         shared = {
             k: a
             for k, a in arrays.items()
-            if k in ("eval_steps", "steps") or a.ndim == 0 or a.shape[0] != n
+            if k in ("eval_steps", "diag_steps", "steps") or a.ndim == 0 or a.shape[0] != n
         }
         rows = {k: a for k, a in arrays.items() if k not in shared}
         for i, cid in enumerate(ids):
@@ -257,7 +261,30 @@ def _group_summary(
         # Kept for the ratios, dropped before returning: arrays are not JSON.
         "_values": s["values"],
         "_lower": s["lower_values"],
+        **_diag_summary(runs),
     }
+
+
+# Per-layer diagnostics shown in the summary (records' init_<m> / final_<m>, bench.diagnostics).
+DIAG_SUMMARY = ("grad_sq", "dead_fraction", "saturation_fraction", "same_sign_fraction")
+
+
+def _diag_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``{"diagnostics": {init_<m>/final_<m>: per-layer median over seeds}}`` when the records
+    carry diagnostics (null where every seed is NaN), else nothing."""
+    out: dict[str, Any] = {}
+    for when in ("init", "final"):
+        for m in DIAG_SUMMARY:
+            rows = [r.get(f"{when}_{m}") for r in runs]
+            rows = [row for row in rows if isinstance(row, list) and row]
+            if not rows or len({len(row) for row in rows}) != 1:
+                continue
+            a = np.array([[math.nan if v is None else v for v in row] for row in rows], float)
+            with warnings.catch_warnings():  # an all-NaN layer stays NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(a, axis=0)
+            out[f"{when}_{m}"] = [_num(v) if math.isfinite(v) else None for v in med]
+    return {"diagnostics": out} if out else {}
 
 
 def _ratio(num: dict, den: dict, n_boot: int, seed: int) -> dict[str, Any]:
@@ -564,7 +591,57 @@ def _markdown(summary: Mapping[str, Any], run: Mapping[str, Any]) -> str:
             ]
         lines.append("")
     lines += [_LEGEND.replace("*", "\\*"), "", "![training error curves](curves.png)", ""]
+    lines += _diag_markdown(summary, varying)
     return "\n".join(lines)
+
+
+def _has_diagnostics(summary: Mapping[str, Any]) -> bool:
+    return any("diagnostics" in g for s in summary["settings"] for g in s["groups"].values())
+
+
+def _diag_markdown(summary: Mapping[str, Any], varying: Sequence[str]) -> list[str]:
+    """Per-layer tables: one per (setting, activation) at its best lr, medians over seeds."""
+    if not _has_diagnostics(summary):
+        return []
+    lines = [
+        "## Per-layer diagnostics",
+        "",
+        "Median over seeds at the best lr, at the first diagnostic point (init) and the last "
+        "one before divergence (final). grad_sq: mean squared gradient of an example's loss "
+        "with respect to the layer's pre-activations; dead: fraction of units whose "
+        "derivative is 0 on every evaluation example; saturated: fraction of (unit, example) "
+        "pairs with |phi'| < 1% of its maximum; same-sign: fraction of units whose incoming "
+        "weight gradients share one sign (per example). Cells read init -> final.",
+        "",
+    ]
+
+    def cell(d: Mapping[str, Any], m: str, i: int, fmt: str) -> str:
+        vals = [d.get(f"{w}_{m}") for w in ("init", "final")]
+        vals = [v[i] if v is not None and i < len(v) else None for v in vals]
+        return " -> ".join("-" if v is None else format(v, fmt) for v in vals)
+
+    for s in summary["settings"]:
+        title = _kv({k: s["setting"][k] for k in varying})
+        for label, g in s["groups"].items():
+            d = g.get("diagnostics")
+            if not d:
+                continue
+            n_layers = max(len(v) for v in d.values())
+            head = f"### {label} (lr {_fmt_lr(g['best_lr'])}, {g['n_seeds']} seeds)"
+            lines += [head + (f", {title}" if title else ""), ""]
+            lines.append("| layer | grad_sq | dead | saturated | same-sign |")
+            lines.append("|---|---|---|---|---|")
+            for i in range(n_layers):
+                cells = [
+                    cell(d, "grad_sq", i, ".3g"),
+                    cell(d, "dead_fraction", i, ".3f"),
+                    cell(d, "saturation_fraction", i, ".3f"),
+                    cell(d, "same_sign_fraction", i, ".3f"),
+                ]
+                lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+            lines.append("")
+    lines += ["![per-layer gradients over training](grad_norms.png)", ""]
+    return lines
 
 
 # --------------------------------------------------------------------------- report
@@ -628,6 +705,59 @@ def _plot(summary: Mapping[str, Any], curves: Mapping[str, Mapping[str, np.ndarr
     return buf.getvalue()
 
 
+def _plot_grad_norms(
+    summary: Mapping[str, Any], curves: Mapping[str, Mapping[str, np.ndarray]]
+) -> bytes | None:
+    """Mean squared pre-activation gradient per layer (median over seeds at the best lr), one
+    line per diagnostic step coloured by time; one panel per (setting, activation). None when
+    no curves carry ``diag_grad_sq``."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    varying, _ = _varying_keys(summary)
+    panels = []
+    for s in summary["settings"]:
+        for label, g in s["groups"].items():
+            rows = [curves.get(c, {}) for c in g["config_ids"]]
+            rows = [c for c in rows if "diag_grad_sq" in c and "diag_steps" in c]
+            if rows:
+                title = _kv({k: s["setting"][k] for k in varying})
+                panels.append((f"{label} (lr {_fmt_lr(g['best_lr'])})", title, rows))
+    if not panels:
+        return None
+    panels = panels[:12]  # more would be unreadable; the tables have all
+    cols = min(len(panels), 3)
+    n_rows = math.ceil(len(panels) / cols)
+    fig = Figure(figsize=(5 * cols, 3.8 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
+    cmap = colormaps["viridis"]
+    for ax, (label, title, rows) in zip(axes, panels, strict=False):
+        steps = np.asarray(rows[0]["diag_steps"])
+        ys = np.stack([c["diag_grad_sq"] for c in rows if c["diag_grad_sq"].shape[0] == len(steps)])
+        with warnings.catch_warnings():  # all seeds NaN (diverged) stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(ys, axis=0)  # (D, L)
+        layers = np.arange(1, med.shape[1] + 1)
+        norm = Normalize(0, max(int(steps[-1]), 1))
+        for step, y in zip(steps, med, strict=True):
+            ax.plot(layers, y, color=cmap(norm(step)), marker=".", linewidth=1)
+        if np.nanmin(med, initial=np.inf) > 0:
+            ax.set_yscale("log")
+        fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label="step")
+        ax.set_title(f"{label}" + (f"\n{title}" if title else ""), fontsize=9)
+        ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("mean squared dL/dh (per example)")
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
 def _run_info(run: Path) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if (run / "meta.json").is_file():
@@ -645,7 +775,8 @@ def _run_info(run: Path) -> dict[str, Any]:
 
 
 def write_report(run_dir: str | os.PathLike, **summarize_kwargs: Any) -> dict[str, Any]:
-    """Write summary.json, summary.md and curves.png into ``run_dir``; return the summary.
+    """Write summary.json, summary.md and curves.png (and grad_norms.png for a run with
+    per-layer diagnostics) into ``run_dir``; return the summary.
 
     The summary is ``summarize(records, **summarize_kwargs)`` plus ``run`` (name, git commit,
     config hash, status, JAX version, devices from meta.json). Every file is written to a
@@ -657,4 +788,7 @@ def write_report(run_dir: str | os.PathLike, **summarize_kwargs: Any) -> dict[st
     _atomic_write(run / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     _atomic_write(run / "summary.md", _markdown(summary, summary["run"]).encode())
     _atomic_write(run / "curves.png", _plot(summary, curves))
+    grad_png = _plot_grad_norms(summary, curves)
+    if grad_png is not None:
+        _atomic_write(run / "grad_norms.png", grad_png)
     return summary

@@ -22,7 +22,7 @@ import numpy as np
 
 from bench import execute, results
 from bench.config import GroupStatic, SweepConfig, expand, validate_data
-from bench.train import eval_steps
+from bench.train import diag_steps, eval_steps
 
 
 class Group:
@@ -96,8 +96,27 @@ def make_records(
                 "divergence_step": int(metrics["divergence_step"][j]) if diverged else None,
                 "status": "diverged" if diverged else "done",
                 "git_commit": git_commit,
+                **diag_record(group.static, metrics, j),
             }
         )
+    return out
+
+
+def diag_record(static: GroupStatic, metrics: dict[str, np.ndarray], j: int) -> dict[str, Any]:
+    """``init_<metric>`` and ``final_<metric>`` of configuration j: lists of L floats (null for
+    NaN) at the first diagnostic point and at the last one before divergence (or the end)."""
+    if not static.diagnostics:
+        return {}
+    from bench.diagnostics import METRICS
+
+    steps = diag_steps(static)
+    last = len(steps) - 1
+    if metrics["diverged"][j]:  # points after the diverging step read NaN
+        last = int(np.flatnonzero(steps <= metrics["divergence_step"][j])[-1])
+    out: dict[str, Any] = {}
+    for when, d in (("init", 0), ("final", last)):
+        for m in METRICS:
+            out[f"{when}_{m}"] = [results.clean_float(v) for v in metrics[f"diag_{m}"][j, d]]
     return out
 
 
@@ -108,6 +127,8 @@ def curves(group: Group, metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray
     """The curves file of a group: the agreed arrays, plus any extra stacked metric (e.g. a
     probe's per-layer diagnostics) under its own name."""
     extra = {k: v for k, v in metrics.items() if k not in PER_LANE}
+    if group.static.diagnostics:  # diag_<metric> (N, D, L) are among the extra metrics
+        extra["diag_steps"] = diag_steps(group.static)
     return {
         **extra,
         "config_ids": np.array(group.config_ids),

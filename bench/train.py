@@ -68,9 +68,19 @@ def make_train(
     ``dynamic``: scalars ``lr``, ``init_scale``, ``bias_init``, ``slope`` (others ignored).
     Returns a dict of arrays: ``loss`` and ``minibatch_error`` (steps,), ``eval_error``
     (num_evals,) at steps 0, eval_every, ..., steps; ``diverged`` () bool and
-    ``divergence_step`` () int32 (-1 when finite throughout); plus the probe's keys (steps, ...).
+    ``divergence_step`` () int32 (-1 when finite throughout); plus the probe's keys (steps, ...)
+    and, with ``static.diagnostics``, ``diag_<metric>`` (num_diags, L) at ``diag_steps``.
     """
     n_chunks, every, batch = static.steps // static.eval_every, static.eval_every, static.batch_size
+    if static.diagnostics:
+        from bench import diagnostics
+
+        d, e = static.diag_every, static.eval_every
+        if d <= 0 or d % e or static.steps % d:
+            raise ValueError(
+                f"diag_every: need a multiple of eval_every ({e}) dividing steps, got {d}"
+            )
+        per_block = static.diag_every // static.eval_every
 
     def train(dynamic, key, data: TrainData):
         model = make_model(static, data.x_train.shape[1:], num_classes)
@@ -121,13 +131,43 @@ def make_train(
             return carry, (out, jnp.where(carry[2], jnp.nan, error(carry[0])))
 
         carry = (params, opt_state, jnp.array(False), jnp.array(-1, jnp.int32))
-        carry, (per_step, evals) = lax.scan(chunk, carry, jnp.arange(n_chunks, dtype=jnp.int32))
+        if not static.diagnostics:
+            carry, (per_step, evals) = lax.scan(chunk, carry, jnp.arange(n_chunks, dtype=jnp.int32))
+            diags = {}
+        else:
+            n_diag = min(static.diag_size, data.x_eval.shape[0])
+            x_diag, y_diag = data.x_eval[:n_diag], data.y_eval[:n_diag]
+            measure = diagnostics.make_measure(static, data.x_train.shape[1:], num_classes)
+
+            def diag(p, diverged):
+                out = measure(p, hp, x_diag, y_diag)
+                return {k: jnp.where(diverged, jnp.nan, v) for k, v in out.items()}
+
+            def block(carry, b):
+                chunks = b * per_block + jnp.arange(per_block, dtype=jnp.int32)
+                carry, out = lax.scan(chunk, carry, chunks)
+                return carry, (out, diag(carry[0], carry[2]))
+
+            n_blocks = n_chunks // per_block
+            blocks = jnp.arange(n_blocks, dtype=jnp.int32)
+            first = diag(params, jnp.array(False))
+            carry, ((per_step, evals), diags) = lax.scan(block, carry, blocks)
+            per_step = {k: v.reshape(n_chunks, *v.shape[2:]) for k, v in per_step.items()}
+            evals = evals.reshape(n_chunks)
+            diags = {f"diag_{k}": jnp.concatenate([first[k][None], v]) for k, v in diags.items()}
         metrics = {k: v.reshape(static.steps, *v.shape[2:]) for k, v in per_step.items()}
         metrics["eval_error"] = jnp.concatenate([error(params)[None], evals])
         metrics["diverged"], metrics["divergence_step"] = carry[2], carry[3]
+        metrics.update(diags)
         return metrics
 
     return train
+
+
+def diag_steps(static: GroupStatic) -> np.ndarray:
+    """The steps at which the ``diag_*`` metrics are measured: 0, diag_every, ..., steps
+    (empty when diagnostics are off)."""
+    return np.arange(static.num_diags) * static.diag_every
 
 
 def eval_steps(static: GroupStatic) -> np.ndarray:
