@@ -40,7 +40,6 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import warnings
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.results import atomic_write_bytes
 
 __all__ = [
     "SETTING_KEYS",
@@ -647,20 +648,6 @@ def _diag_markdown(summary: Mapping[str, Any], varying: Sequence[str]) -> list[s
 # --------------------------------------------------------------------------- report
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _plot(summary: Mapping[str, Any], curves: Mapping[str, Mapping[str, np.ndarray]]) -> bytes:
     """Median eval-subset training error vs step per activation at its best lr, min-max band."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
@@ -785,10 +772,10 @@ def write_report(run_dir: str | os.PathLike, **summarize_kwargs: Any) -> dict[st
     run = Path(run_dir)
     records, curves = load_run(run)
     summary = {"run": _run_info(run), **summarize(records, **summarize_kwargs)}
-    _atomic_write(run / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
-    _atomic_write(run / "summary.md", _markdown(summary, summary["run"]).encode())
-    _atomic_write(run / "curves.png", _plot(summary, curves))
+    atomic_write_bytes(run / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    atomic_write_bytes(run / "summary.md", _markdown(summary, summary["run"]).encode())
+    atomic_write_bytes(run / "curves.png", _plot(summary, curves))
     grad_png = _plot_grad_norms(summary, curves)
     if grad_png is not None:
-        _atomic_write(run / "grad_norms.png", grad_png)
+        atomic_write_bytes(run / "grad_norms.png", grad_png)
     return summary
