@@ -1,0 +1,99 @@
+"""The diagnostics-based reproductions (claims 4, 6, 7, 8) run end to end at the tiny size.
+
+Each test runs one claim into ``tmp_path`` and checks that REPORT.md (claim, setup, results,
+verdict), its PNG figures, summary.json and meta.json exist with the key fields. The numbers
+of a tiny run mean nothing; the theory helpers the reports compare against are checked
+separately, against closed forms.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import reproduce
+from bench.reproduce import glorot_bengio, selu_fixed_point
+
+
+def _check(tmp_path: Path, name: str, keys: tuple[str, ...]) -> dict:
+    s = reproduce.run(name, out=tmp_path, tiny=True)
+    d = tmp_path / "reproductions" / name
+    report = (d / "REPORT.md").read_text()
+    for section in ("## Claim", "## Setup", "## Results", "## Verdict"):
+        assert section in report, section
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
+    assert figures, "the report embeds no figure"
+    for f in figures:
+        png = (d / f).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n", f
+    summary = json.loads((d / "summary.json").read_text())
+    meta = json.loads((d / "meta.json").read_text())
+    assert summary["claim"] == name and summary["size"] == "tiny" and summary["verdict"]
+    assert meta["size"] == "tiny" and meta["command"].endswith("--tiny")
+    for k in keys:
+        assert k in summary, k
+    assert s["verdict"] == summary["verdict"]
+    return summary
+
+
+def test_selu_fixed_point_tiny(tmp_path):
+    s = _check(tmp_path, "selu-fixed-point", ("held", "activations", "width_scan", "per_layer"))
+    assert set(s["activations"]) == {"selu", "relu", "tanh"}
+    selu = s["activations"]["selu"]
+    assert selu["theory"]["q_star"] == pytest.approx(1.0, abs=1e-9)
+    assert selu["max_abs_var_minus_1"]["mean"] >= 0
+
+
+def test_glorot_bengio_tiny(tmp_path):
+    s = _check(tmp_path, "glorot-bengio", ("part_a", "part_b"))
+    cells = s["part_a"]["cells"]
+    assert {"tanh/standard", "tanh/xavier_uniform"} <= set(cells)
+    for c in cells.values():
+        assert len(c["grad_rel_median"]) == 5 and c["grad_rel_median"][-1] == pytest.approx(1.0)
+    assert s["part_b"]["cells"]
+
+
+def test_dead_relu_tiny(tmp_path):
+    s = _check(tmp_path, "dead-relu", ("cells", "lr_pairs", "bias_pairs", "init_pairs"))
+    for c in s["cells"]:
+        for x in c["dead_per_seed"]:
+            assert x is None or 0.0 <= x <= 1.0
+
+
+def test_saturation_tiny(tmp_path):
+    s = _check(tmp_path, "saturation", ("cells", "ratios", "by_lr"))
+    assert set(s["cells"]) == {"sigmoid", "tanh", "relu"}
+    for c in s["cells"].values():
+        assert len(c["final_saturation_fraction"]) == 4
+
+
+# --------------------------------------------------------------------------- theory helpers
+
+
+def test_selu_prediction_is_the_fixed_point():
+    p = selu_fixed_point.predict("selu", 30)
+    np.testing.assert_allclose(p["act_mean"], 0.0, atol=1e-9)
+    np.testing.assert_allclose(p["act_var"], 1.0, atol=1e-9)
+
+
+def test_relu_prediction_halves():
+    p = selu_fixed_point.predict("relu", 6)
+    np.testing.assert_allclose(p["q"], 0.5 ** np.arange(6), rtol=1e-12)
+    # E[relu(sqrt(q) z)] = sqrt(q / (2 pi)); Var = q (1/2 - 1/(2 pi))
+    np.testing.assert_allclose(p["act_mean"], np.sqrt(p["q"] / (2 * math.pi)), rtol=1e-9)
+    np.testing.assert_allclose(p["act_var"], p["q"] * (0.5 - 0.5 / math.pi), rtol=1e-9)
+
+
+def test_glorot_bengio_sigmas_and_linear_regime():
+    assert glorot_bengio.sigma_sq("standard", 1000, 1000) == pytest.approx(1 / 3)
+    assert glorot_bengio.sigma_sq("xavier_uniform", 1000, 1000) == pytest.approx(1.0)
+    assert glorot_bengio.sigma_sq("xavier_uniform", 40, 1000) == pytest.approx(80 / 1040)
+    # Tiny inputs keep tanh in its linear regime: attenuation -> sigma_w^2 = 1/3 per layer.
+    p = glorot_bengio.predict("tanh", "standard", depth=5, width=1000, n_in=40, x_sq=1e-8)
+    np.testing.assert_allclose(p["attenuation"], 1 / 3, rtol=1e-6)
+    np.testing.assert_allclose(p["grad_rel"], (1 / 3) ** np.arange(4, -1, -1), rtol=1e-5)
