@@ -1,14 +1,20 @@
-"""What every claim shares: its output directory, metadata, sweeps and REPORT.md."""
+"""What every claim shares: its output directory, sweeps, REPORT.md, and the statistics and
+tables of the training claims (bootstrap CIs, median curves, slimmed curves files)."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import sys
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import results
+import numpy as np
+
+from bench import results, summary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,3 +123,130 @@ def write_report(
     results.write_json(ctx.out_dir / "summary.json", summary)
     results.write_json(ctx.out_dir / "meta.json", meta)
     return summary
+
+
+# --------------------------------------------------------------------------- statistics and tables
+
+N_BOOT = 2000
+
+
+def boot_ci(
+    values: Sequence[float], stat: str = "median", n_boot: int = N_BOOT, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile-bootstrap 95% CI of the median (or mean) of ``values`` over seeds.
+
+    ``inf`` (a censored run) stays inf, so an upper end of inf means "not determined".
+    """
+    v = np.asarray([math.inf if x is None else float(x) for x in values], np.float64)
+    if v.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.size, (n_boot, v.size))
+    f = np.median if stat == "median" else np.mean
+    with np.errstate(invalid="ignore"):
+        boot = f(v[idx], axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5], method="lower" if stat == "median" else "linear")
+    return float(lo), float(hi)
+
+
+def clean(v: Any) -> Any:
+    """JSON-safe copy: non-finite floats (a censored CI end) become None."""
+    if isinstance(v, Mapping):
+        return {k: clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [clean(x) for x in v]
+    if isinstance(v, float | np.floating):
+        return float(v) if math.isfinite(v) else None
+    return v
+
+
+def fmt_steps(x: float | None, budget: int | None = None) -> str:
+    if x is None or not math.isfinite(x):
+        return f">{budget}" if budget else "censored"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def fmt_ci(ci: tuple[float, float] | None, budget: int | None = None, digits: int = 0) -> str:
+    if ci is None:
+        return "-"
+    if digits:
+        return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+    return f"[{fmt_steps(ci[0], budget)}, {fmt_steps(ci[1], budget)}]"
+
+
+def fmt_ratio(r: Mapping[str, Any] | None) -> str:
+    """A ratio of bench.summary with its bound markers ('>= 2.1 [1.5, 3.0]')."""
+    return summary._fmt_ratio(r) if r is not None else "-"
+
+
+def md_table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def steps_values(g: Mapping[str, Any]) -> list[float]:
+    """Steps to target of each seed at the group's best lr; inf where censored."""
+    return [math.inf if s is None else float(s) for s in g["steps_to_target"]]
+
+
+def final_errors(records: Sequence[Mapping[str, Any]], config_ids: Sequence[str]) -> list[float]:
+    by_id = {r["config_id"]: r for r in records}
+    out = []
+    for c in config_ids:
+        e = by_id[c].get("final_train_error")
+        out.append(math.nan if e is None else float(e))
+    return out
+
+
+def median_curve(
+    curves: Mapping[str, Mapping[str, np.ndarray]], config_ids: Sequence[str], key: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(steps, median, min, max) over the given configurations of curve ``key``."""
+    rows = [curves[c] for c in config_ids if c in curves and key in curves[c]]
+    every = 1
+    if not rows and key == "loss":  # slimmed curves keep the loss every n steps
+        sub = [k for c in config_ids if c in curves for k in curves[c] if k.startswith("loss_")]
+        if sub:
+            key, every = sub[0], int(sub[0].rsplit("_", 1)[1])
+            rows = [curves[c] for c in config_ids if c in curves and key in curves[c]]
+    if not rows:
+        return None
+    ys = np.stack([np.asarray(r[key], np.float64) for r in rows])
+    if key == "eval_error":
+        steps = np.asarray(rows[0]["eval_steps"])
+    else:
+        steps = every * np.arange(1, ys.shape[1] + 1)
+    with warnings.catch_warnings():  # an all-NaN column (every seed diverged) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return steps, np.nanmedian(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
+
+
+SLIM_KEEP = ("config_ids", "eval_steps", "eval_error")
+
+
+def slim_curves(run_dir: Path, keep: Sequence[str] = SLIM_KEEP, every: int = 1) -> None:
+    """Drop the per-step arrays (minibatch loss/error) from the run's curves files, keeping the
+    evaluation curves the figures use (and, with ``every > 1``, the loss every ``every`` steps
+    as ``loss_every_<n>``). The files keep their names, so a rerun still resumes."""
+    for path in sorted((run_dir / "curves").glob("*.npz")):
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        out = {k: v for k, v in arrays.items() if k in keep}
+        if every > 1 and "loss" in arrays:
+            out[f"loss_every_{every}"] = arrays["loss"][:, every - 1 :: every].astype(np.float32)
+        for k, v in arrays.items():
+            if k.startswith("loss_every_"):
+                out[k] = v
+        if set(out) != set(arrays):
+            results.write_curves(run_dir, path.stem, out)
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def theory_chi1(act: str, sigma_w: float, sigma_b: float = 0.0) -> float:
+    from activations import theory
+
+    return float(theory.chi1(act, sigma_w, sigma_b))

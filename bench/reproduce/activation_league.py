@@ -12,8 +12,8 @@ import numpy as np
 
 import activations
 from bench import summary
-from bench.reproduce._common import Context, save_figure, sweep, write_report
-from bench.reproduce.relu_vs_tanh import (
+from bench.reproduce._common import (
+    Context,
     boot_ci,
     clean,
     dir_size,
@@ -21,9 +21,12 @@ from bench.reproduce.relu_vs_tanh import (
     fmt_ratio,
     fmt_steps,
     md_table,
+    save_figure,
     slim_curves,
     steps_values,
+    sweep,
     theory_chi1,
+    write_report,
 )
 
 TITLE = "Activation league: every registered activation on one task"

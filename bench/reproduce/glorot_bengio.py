@@ -28,8 +28,16 @@ from typing import Any
 import numpy as np
 
 from activations import theory
-from bench.reproduce._common import Context, save_figure, sweep, write_report
-from bench.reproduce.relu_vs_tanh import boot_ci, dir_size, md_table, slim_curves
+from bench.reproduce._common import (
+    Context,
+    boot_ci,
+    dir_size,
+    md_table,
+    save_figure,
+    slim_curves,
+    sweep,
+    write_report,
+)
 
 TITLE = "Gradients at init and sigmoid saturation (Glorot & Bengio 2010)"
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from bench import summary
-from bench.reproduce._common import Context, save_figure, sweep, write_report
-from bench.reproduce.relu_vs_tanh import (
+from bench.reproduce._common import (
+    Context,
     boot_ci,
     clean,
     dir_size,
@@ -25,9 +25,12 @@ from bench.reproduce.relu_vs_tanh import (
     fmt_steps,
     md_table,
     median_curve,
+    save_figure,
     slim_curves,
     steps_values,
+    sweep,
     theory_chi1,
+    write_report,
 )
 
 TITLE = "30-layer ReLU net: Xavier init stalls, He init converges (He et al. 2015)"

@@ -15,14 +15,17 @@ from typing import Any
 import numpy as np
 
 from bench import summary
-from bench.reproduce._common import Context, save_figure, sweep, write_report
-from bench.reproduce.relu_vs_tanh import (
+from bench.reproduce._common import (
+    Context,
     clean,
     dir_size,
     fmt_ratio,
     fmt_steps,
     md_table,
+    save_figure,
     slim_curves,
+    sweep,
+    write_report,
 )
 
 TITLE = "ReLU/tanh speed ratio over depth x init gain, against the chi_1 = 1 lines"

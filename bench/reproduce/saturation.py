@@ -23,8 +23,17 @@ from typing import Any
 import numpy as np
 
 from bench import summary
-from bench.reproduce._common import Context, save_figure, sweep, write_report
-from bench.reproduce.relu_vs_tanh import boot_ci, dir_size, fmt_ratio, md_table, slim_curves
+from bench.reproduce._common import (
+    Context,
+    boot_ci,
+    dir_size,
+    fmt_ratio,
+    md_table,
+    save_figure,
+    slim_curves,
+    sweep,
+    write_report,
+)
 
 TITLE = "Saturation and zero-centring: sigmoid vs tanh vs ReLU"
 
