@@ -292,7 +292,7 @@ TIME_REASONS = {
     "sigmoid": "the backward pass recomputes e^-|x| from the saved x (tail-accurate "
     "derivative) where jax.nn uses y (1 - y) from its saved output: 2 exp + 2 div against 1 + 1",
     "silu": "2 exp + 2 div against jax.nn's 1 + 1: the backward pass recomputes the sigmoid "
-    "and its derivative from x (fix proposed: save m = sigmoid(-|x|) as well)",
+    "and its derivative from x",
     "gelu": "2 exp + 2 div against jax.nn's single tanh (a polynomial on XLA CPU) (fix "
     "proposed: save m = sigmoid(-|2u|) as well)",
     "squareplus": "3 hypot-style square roots and 6 divisions against 1 sqrt + 1 div "
