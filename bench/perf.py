@@ -289,14 +289,16 @@ def activation_verdict(row: Mapping[str, Any]) -> tuple[bool, bool, str]:
 TIME_REASONS = {
     "identity": "A/A control: ours and jax.nn compile to the same program; any distance "
     "from 1 is measurement noise",
-    "sigmoid": "the backward pass recomputes e^-|x| from the saved x (tail-accurate "
-    "derivative) where jax.nn uses y (1 - y) from its saved output: 2 exp + 2 div against 1 + 1",
-    "silu": "2 exp + 2 div against jax.nn's 1 + 1: the backward pass recomputes the sigmoid "
-    "and its derivative from x",
-    "gelu": "2 exp + 2 div against jax.nn's single tanh (a polynomial on XLA CPU) (fix "
-    "proposed: save m = sigmoid(-|2u|) as well)",
-    "squareplus": "3 hypot-style square roots and 6 divisions against 1 sqrt + 1 div "
-    "(fix proposed: one sqrt, r = |x| beyond 2^60)",
+    "sigmoid": "the backward pass computes sigmoid(x) sigmoid(-x) from the saved x "
+    "(tail-accurate derivative) where jax.nn uses y (1 - y) from its saved output",
+    "tanh": "the backward pass computes sech^2 x from the saved x (tail-accurate) where "
+    "jax.nn uses 1 - y^2 from its saved output: one exp and one division more",
+    "silu": "the backward pass gets sigmoid(beta x) and its derivative from the saved "
+    "sigmoid(-|beta x|) (a second residual) instead of recomputing them",
+    "gelu": "the tanh form is evaluated as x sigmoid(2u) with the saved sigmoid(-|2u|), "
+    "against jax.nn's single tanh (a polynomial on XLA CPU)",
+    "squareplus": "one square root and the tail-preserving b / (2 r (r - x)) branch against "
+    "jax.nn's 1 sqrt + 1 div",
 }
 
 # Known, deliberate residual differences (explained in the report).
