@@ -32,19 +32,6 @@ def param(p: ArrayLike, like: Array) -> Array:
     return jnp.asarray(p, dtype=like.dtype)
 
 
-def sigmoid_pos_neg(x: Array) -> tuple[Array, Array]:
-    """sigmoid(x) and sigmoid(-x), both accurate in their tails.
-
-    With t = exp(-|x|) <= 1 nothing overflows, and the small one of the pair is
-    t / (1 + t) rather than 1 - (something close to 1), which would round to 0.
-    """
-    t = jnp.exp(-jnp.abs(x))
-    small = t / (1 + t)
-    big = 1 / (1 + t)
-    pos = x >= 0
-    return jnp.where(pos, big, small), jnp.where(pos, small, big)
-
-
 def sech2(x: Array) -> Array:
     """1 - tanh(x)^2 = 4 t / (1 + t)^2 with t = exp(-2|x|): accurate where tanh(x) rounds to +-1."""
     t = jnp.exp(-2 * jnp.abs(x))
@@ -108,7 +95,6 @@ __all__ = [
     "param",
     "sech2",
     "sigmoid_minus_abs",
-    "sigmoid_pos_neg",
     "sigmoid_prime",
     "softplus0",
     "unbroadcast",

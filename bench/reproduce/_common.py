@@ -250,3 +250,13 @@ def theory_chi1(act: str, sigma_w: float, sigma_b: float = 0.0) -> float:
     from activations import theory
 
     return float(theory.chi1(act, sigma_w, sigma_b))
+
+
+def fmt_num(x: float | None, d: int = 3) -> str:
+    """A number to d significant digits; "n/a" for None, NaN or inf."""
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{d}g}"
+
+
+def fmt_interval(ci: tuple[float, float] | None, d: int = 3) -> str:
+    """A confidence interval as "[lo, hi]"; "-" when there is none."""
+    return "-" if ci is None else f"[{fmt_num(ci[0], d)}, {fmt_num(ci[1], d)}]"

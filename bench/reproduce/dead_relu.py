@@ -31,6 +31,8 @@ from bench.reproduce._common import (
     sweep,
     write_report,
 )
+from bench.reproduce._common import fmt_interval as _ci
+from bench.reproduce._common import fmt_num as _f
 
 TITLE = "Dead ReLUs vs learning rate, bias init and init scheme"
 
@@ -74,14 +76,6 @@ def _net_dead(r: dict[str, Any], key: str = "final_dead_fraction") -> float:
         return math.nan
     a = np.array([math.nan if x is None else float(x) for x in v])
     return float(np.mean(a))
-
-
-def _f(x: float | None, d: int = 3) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{d}g}"
-
-
-def _ci(ci: tuple[float, float] | None, d: int = 3) -> str:
-    return "-" if ci is None else f"[{_f(ci[0], d)}, {_f(ci[1], d)}]"
 
 
 def _paired(records: list[dict], vary: str, a: Any, b: Any, fixed: dict[str, Any]) -> dict:

@@ -38,6 +38,8 @@ from bench.reproduce._common import (
     sweep,
     write_report,
 )
+from bench.reproduce._common import fmt_interval as _ci
+from bench.reproduce._common import fmt_num as _f
 
 TITLE = "Gradients at init and sigmoid saturation (Glorot & Bengio 2010)"
 
@@ -76,14 +78,6 @@ def predict(act: str, init: str, *, depth: int, width: int, n_in: int, x_sq: flo
 
 def _gmean(x: np.ndarray, axis: Any = None) -> Any:
     return np.exp(np.mean(np.log(x), axis=axis))
-
-
-def _f(x: float | None, d: int = 3) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{d}g}"
-
-
-def _ci(ci: tuple[float, float] | None, d: int = 3) -> str:
-    return "-" if ci is None else f"[{_f(ci[0], d)}, {_f(ci[1], d)}]"
 
 
 # --------------------------------------------------------------------------- part A

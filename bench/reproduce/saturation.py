@@ -34,6 +34,7 @@ from bench.reproduce._common import (
     sweep,
     write_report,
 )
+from bench.reproduce._common import fmt_num as _f
 
 TITLE = "Saturation and zero-centring: sigmoid vs tanh vs ReLU"
 
@@ -67,10 +68,6 @@ def _spec(ctx: Context) -> dict[str, Any]:
         "diag_every": ctx.pick(tiny=10, default=250, full=500),
         "diag_size": ctx.pick(tiny=64, default=512, full=1000),
     }
-
-
-def _f(x: float | None, d: int = 3) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{d}g}"
 
 
 def _finite(ci: tuple[float, float] | None) -> list[float | None] | None:
