@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -58,6 +59,44 @@ def init_distributed(args: argparse.Namespace) -> None:
         num_processes=args.num_processes,
         process_id=args.process_id,
     )
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def configure_cpu_devices(n: int | None) -> int | None:
+    """Expose the CPU as ``n`` JAX devices (None: one per usable core) before JAX starts.
+
+    XLA runs the small kernels of a training step on one thread, so on a CPU the harness only
+    uses every core when each core is a JAX device: ``bench.execute`` shards the configuration
+    axis over the devices. Left alone when the environment already chooses the count
+    (``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``, or ``JAX_NUM_CPU_DEVICES``)
+    or, for the default, when JAX has already started in this process (a library caller's
+    choice stands). Returns the count set, or None when it was left alone.
+    """
+    import jax
+
+    if n is not None and n < 1:
+        raise ValueError(f"--cpu-devices: need at least 1, got {n}")
+    chosen = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    if n is None and (chosen or "JAX_NUM_CPU_DEVICES" in os.environ):
+        return None
+    count = n if n is not None else usable_cores()
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # JAX already initialised its backends in this process
+        if n is not None and jax.local_device_count("cpu") != n:
+            raise ValueError(
+                f"--cpu-devices {n}: JAX already started in this process with "
+                f"{jax.local_device_count('cpu')} CPU device(s); set it before any JAX call"
+            ) from None
+        return None
+    return count
 
 
 def _add_sweep(p: argparse.ArgumentParser) -> None:
@@ -126,10 +165,22 @@ def parser() -> argparse.ArgumentParser:
     for name, cmd in _COMMANDS.items():
         sp = sub.add_parser(name, help=cmd.help, description=cmd.help)
         cmd.add_arguments(sp)
+        sp.add_argument(
+            "--cpu-devices",
+            type=int,
+            metavar="N",
+            help="JAX devices the CPU is split into (default: one per usable core); the "
+            "configurations are sharded over them",
+        )
         sp.set_defaults(_run=cmd.run)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        configure_cpu_devices(args.cpu_devices)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return int(args._run(args) or 0)

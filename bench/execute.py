@@ -11,9 +11,19 @@ Strategies (how a device runs its share of the configuration axis):
 
 - CPU, CNN -> sequential: XLA CPU turns vmapped convolutions into grouped convolutions,
   20x slower than running the configurations one after another.
-- CPU, MLP -> vmap when width <= 64 (vmap 1.06x at width 32, 0.95x at 64), else sequential
-  (0.73x at width 256).
+- CPU, MLP -> vmapped chunks of ``CPU_CHUNK_FLOATS // (batch * width)`` lanes (one layer's
+  activations of a chunk, 128 KiB, stay in a core's L2 cache): vmap when the device's share
+  fits one chunk, sequential when a chunk would hold one lane. At batch 128: 8 lanes at width
+  32, 4 at width 64, 2 at 128, sequential from 256. Measured on 2 cores (32 configurations,
+  width 64, seconds for 100 steps): vmap 0.62, chunks of 4 0.59, sequential 0.63; FINDINGS.md:
+  a full vmap ran 0.73x as fast as sequential at width 256.
 - GPU/TPU -> vmap, or chunked when a device's share exceeds ``max_lanes`` (memory).
+
+On a CPU the ``bench`` command line first splits the processor into one JAX device per usable
+core (``--cpu-devices``, ``bench.cli.configure_cpu_devices``): XLA runs a small training
+step's kernels on one thread, so a single CPU device leaves the other cores idle, and the
+configurations sharded over per-core devices run side by side (measured on 2 cores, 32 MLPs of
+width 64: 1.9x; a width-256 MLP: 47% -> 72% of the matmul peak).
 
 The configuration axis is sharded over every visible device (all processes' devices in a
 multi-host run): a 1-D ``Mesh`` named ``"config"``, the dynamic-hparam arrays placed with
@@ -38,21 +48,33 @@ from jax.sharding import PartitionSpec as P
 from bench.config import GroupStatic
 from bench.train import Probe, TrainData, make_train
 
-CPU_VMAP_MAX_WIDTH = 64
+MAX_LANES = 256  # default lanes per device in one vmapped program (memory bound on accelerators)
+CPU_CHUNK_FLOATS = 1 << 15  # lanes x batch x width of one vmapped chunk on a CPU
+
+
+def plan(
+    requested: str, static: GroupStatic, lanes_per_device: int, platform: str, max_lanes: int
+) -> tuple[str, int]:
+    """(strategy, lanes per vmapped chunk): ``auto`` resolved by the rule in the module
+    docstring; a forced strategy keeps ``max_lanes``."""
+    if requested != "auto":
+        return requested, max_lanes
+    if platform == "cpu":
+        if static.model == "cnn":
+            return "sequential", 1
+        assert static.width is not None
+        lanes = min(max_lanes, CPU_CHUNK_FLOATS // (static.batch_size * static.width))
+        if lanes <= 1:
+            return "sequential", 1
+        return ("vmap" if lanes_per_device <= lanes else "chunked"), lanes
+    return ("vmap" if lanes_per_device <= max_lanes else "chunked"), max_lanes
 
 
 def choose_strategy(
     requested: str, static: GroupStatic, lanes_per_device: int, platform: str, max_lanes: int
 ) -> str:
-    """Resolve ``auto`` into a concrete strategy (rule in the module docstring)."""
-    if requested != "auto":
-        return requested
-    if platform == "cpu":
-        if static.model == "cnn":
-            return "sequential"
-        assert static.width is not None
-        return "vmap" if static.width <= CPU_VMAP_MAX_WIDTH else "sequential"
-    return "vmap" if lanes_per_device <= max_lanes else "chunked"
+    """Resolve ``auto`` into a concrete strategy (see ``plan``)."""
+    return plan(requested, static, lanes_per_device, platform, max_lanes)[0]
 
 
 def config_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -114,7 +136,7 @@ def run_group(
     num_classes: int,
     *,
     strategy: str = "auto",
-    max_lanes: int = 256,
+    max_lanes: int = MAX_LANES,
     mesh: Mesh | None = None,
     probe: Probe | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -124,7 +146,7 @@ def run_group(
     n, n_dev = len(configs), mesh.size
     padded = list(configs) + [configs[-1]] * (-n % n_dev)
     platform = mesh.devices.flat[0].platform
-    strategy = choose_strategy(strategy, static, len(padded) // n_dev, platform, max_lanes)
+    strategy, max_lanes = plan(strategy, static, len(padded) // n_dev, platform, max_lanes)
 
     dyn = {k: _put(v, NamedSharding(mesh, P("config"))) for k, v in dynamic_arrays(padded).items()}
     replicated = NamedSharding(mesh, P())
@@ -155,6 +177,7 @@ __all__ = [
     "build_program",
     "choose_strategy",
     "config_mesh",
+    "plan",
     "run_group",
     "train_data",
 ]

@@ -38,6 +38,7 @@ from bench.config import GroupStatic
 Params = dict[str, Any]
 HP_KEYS = ("init_scale", "bias_init", "slope")
 KERNEL = 5
+MAX_UNROLLED_LAYERS = 8  # hidden width -> width layers up to which the MLP's scan is unrolled
 
 
 class Model(NamedTuple):
@@ -174,7 +175,10 @@ def make_mlp(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -
             out = phi(pre, p, hp)
             return out, ({"input": h, "pre": pre, "post": out} if capture else None)
 
-        h, hidden = lax.scan(layer, h, (params["hidden"], eps["hidden"]))
+        # Shallow stacks are unrolled: a CPU while-loop step costs about as much as a small
+        # layer; deep ones stay a loop, so compile time does not grow with depth.
+        unroll = depth - 1 <= MAX_UNROLLED_LAYERS
+        h, hidden = lax.scan(layer, h, (params["hidden"], eps["hidden"]), unroll=unroll)
         return h @ params["head"]["w"] + params["head"]["b"], {"first": first, "hidden": hidden}
 
     def apply(params, x, hp, perturb=None):

@@ -52,6 +52,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec as P
 
 import activations
 
@@ -290,9 +291,15 @@ TIME_REASONS = {
     "identity": "A/A control: ours and jax.nn compile to the same program; any distance "
     "from 1 is measurement noise",
     "sigmoid": "the backward pass computes sigmoid(x) sigmoid(-x) from the saved x "
-    "(tail-accurate derivative) where jax.nn uses y (1 - y) from its saved output",
+    "(tail-accurate derivative) where jax.nn uses y (1 - y) from its saved output. Fix tried "
+    "(2^20, 41 interleaved rounds): computing t = e^-|x| once in the forward and saving "
+    "sigmoid'(x) = t / (1 + t)^2 instead of x took 1.69x ours (an exp plus a division "
+    "cost more than XLA's logistic); kept",
     "tanh": "the backward pass computes sech^2 x from the saved x (tail-accurate) where "
-    "jax.nn uses 1 - y^2 from its saved output: one exp and one division more",
+    "jax.nn uses 1 - y^2 from its saved output: one exp and one division more. Fixes tried "
+    "(2^20, 41 interleaved rounds): sech^2 from expm1(-2|x|) computed in the forward and "
+    "saved, 1.98x ours; 4 e^(-2|x|) ((1 + tanh|x|) / 2)^2 without a division, 1.16x; the "
+    "same in the forward and saved, 1.14x; kept",
     "silu": "the backward pass gets sigmoid(beta x) and its derivative from the saved "
     "sigmoid(-|beta x|) (a second residual) instead of recomputing them",
     "gelu": "the tanh form is evaluated as x sigmoid(2u) with the saved sigmoid(-|2u|), "
@@ -421,25 +428,35 @@ def harness_batch_indices(k_data: jax.Array, steps: int, batch: int, n_train: in
     return np.asarray(jax.vmap(lambda t: draw(k_data, t, batch, n_train))(ts))
 
 
-def resolve_strategy(setup: SweepSetup, strategy: str, max_lanes: int) -> str:
+def resolve_strategy(
+    setup: SweepSetup, strategy: str, max_lanes: int, n_devices: int | None = None
+) -> tuple[str, int]:
+    """(strategy, lanes per chunk) as ``bench.execute.run_group`` would resolve them."""
     from bench import execute
 
     platform_ = jax.devices()[0].platform
-    per_dev = -(-len(setup.configs) // jax.device_count())
-    return execute.choose_strategy(strategy, setup.static, per_dev, platform_, max_lanes)
+    per_dev = -(-len(setup.configs) // (n_devices or jax.device_count()))
+    return execute.plan(strategy, setup.static, per_dev, platform_, max_lanes)
 
 
 def harness_program(
-    setup: SweepSetup, strategy: str = "auto", max_lanes: int | None = None
+    setup: SweepSetup,
+    strategy: str = "auto",
+    max_lanes: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
 ) -> tuple[Callable[[], dict[str, jax.Array]], float, str]:
     """The harness's compiled group program as a no-argument callable, its compile seconds
-    (lower + compile) and the resolved strategy. ``chunked`` defaults to N/4 lanes a chunk."""
+    (lower + compile) and the resolved strategy. A forced ``chunked`` defaults to N/4 lanes a
+    chunk (``auto`` picks its own, as in a sweep); ``devices`` defaults to all (the
+    configurations are sharded over them, as in a sweep)."""
     from bench import execute
 
     n = len(setup.configs)
+    mesh = execute.config_mesh(devices)
     lanes = max_lanes if max_lanes is not None else max(1, n // 4)
-    resolved = resolve_strategy(setup, strategy, lanes)
-    mesh = execute.config_mesh()
+    if strategy == "auto":
+        lanes = execute.MAX_LANES if max_lanes is None else max_lanes
+    resolved, lanes = resolve_strategy(setup, strategy, lanes, mesh.size)
     pad = -n % mesh.size
     configs = list(setup.configs) + [setup.configs[-1]] * pad
     dyn = {k: jnp.asarray(v) for k, v in execute.dynamic_arrays(configs).items()}
@@ -478,20 +495,36 @@ def baseline_callables(
 
 
 def bench_sweep(
-    n_configs: int, width: int, steps: int, rounds: int, activation: str = "tanh"
+    n_configs: int,
+    width: int,
+    steps: int,
+    rounds: int,
+    activation: str = "tanh",
+    peak: float | None = None,
 ) -> dict[str, Any]:
     """Harness (auto + each strategy) vs the baselines, interleaved; ratios baseline/harness."""
+    from bench import execute
+
     setup = mlp_sweep(n_configs=n_configs, width=width, steps=steps, activation=activation)
     fns: dict[str, Callable] = {}
     compile_s: dict[str, float] = {}
     resolved: dict[str, str] = {}
     lanes = max(1, n_configs // 4)
-    for s in (*STRATEGIES, "auto"):
-        r = resolve_strategy(setup, s, lanes)
-        if r in compile_s:  # "auto" reuses the program of the strategy it resolves to
-            fns[f"harness_{s}"], compile_s[s], resolved[s] = fns[f"harness_{r}"], 0.0, r
+    plans = {s: resolve_strategy(setup, s, lanes) for s in STRATEGIES}
+    plans["auto"] = resolve_strategy(setup, "auto", execute.MAX_LANES)
+    programs: dict[tuple[str, int], str] = {}  # (strategy, chunk lanes) -> first way built
+    for s, (strategy, k) in plans.items():
+        key = (strategy, k if strategy == "chunked" else 0)
+        if key in programs:  # "auto" reuses the program of the strategy it resolves to
+            fns[f"harness_{s}"], compile_s[s] = fns[f"harness_{programs[key]}"], 0.0
         else:
-            fns[f"harness_{s}"], compile_s[s], resolved[s] = harness_program(setup, s, lanes)
+            fns[f"harness_{s}"], compile_s[s], _ = harness_program(setup, s, k)
+            programs[key] = s
+        resolved[s] = f"chunked ({k} lanes)" if strategy == "chunked" else strategy
+    if jax.device_count() > 1:  # what the default buys: the same program on one device
+        fns["harness_auto_1device"], compile_s["auto_1device"], resolved["auto_1device"] = (
+            harness_program(setup, "auto", None, jax.devices()[:1])
+        )
     fns.update(baseline_callables(setup, activation))
     # One untimed round (jit caches of the naive loop, torch's first-call setup) and a check
     # that every way trained the same thing.
@@ -506,7 +539,9 @@ def bench_sweep(
     med = {k: median(v) for k, v in t.items()}
     ratio = {k: paired_ratio(t[k], t["harness_auto"]) for k in t}  # > 1: harness faster
     best = min(med[f"harness_{s}"] for s in STRATEGIES)
+    bound = bench_mfu_bound(setup, med["harness_auto"], rounds, peak) if peak else None
     return {
+        "mfu_bound": bound,
         "n_configs": n,
         "width": width,
         "depth": setup.static.depth,
@@ -522,6 +557,67 @@ def bench_sweep(
         "final_loss_range": [float(np.nanmin(ref)), float(np.nanmax(ref))],
         "model_flops": setup.model_flops,
         "model_flop_per_s_auto": setup.model_flops / med["harness_auto"],
+    }
+
+
+def matmul_only_program(setup: SweepSetup) -> Callable[[], Any]:
+    """The sweep's matmuls and nothing else, run like the harness runs the sweep.
+
+    Per step and configuration, every dense layer's three products at the training shapes
+    (forward ``h @ w``, input gradient ``g @ w.T``, weight gradient ``h.T @ g``: the model
+    FLOPs exactly), on a linear network with a fixed cotangent and a tiny weight update so the
+    products cannot be hoisted out of the loop; the configurations sharded over all devices and
+    run with the strategy ``auto`` picks for the sweep, the steps in one ``lax.scan``. Its FLOP
+    rate is the ceiling a training step of these shapes can reach on this machine; its share
+    of the harness's time says how much of the step is matmul work at all.
+    """
+    from bench import execute
+
+    n, batch, steps = len(setup.configs), setup.static.batch_size, setup.static.steps
+    mesh = execute.config_mesh()
+    pad = -n % mesh.size
+    ws = [np.concatenate([w, w[:pad]]) if pad else w for w, _ in setup.layers]
+    sizes = [w.shape[1] for w in ws] + [ws[-1].shape[2]]
+    key = jax.random.PRNGKey(0)
+    x = jax.random.normal(key, (batch, sizes[0]), jnp.float32)
+    g_out = jax.random.normal(key, (batch, sizes[-1]), jnp.float32) / batch
+
+    def lane(ws):
+        def step(ws, _):
+            hs = [x]
+            for w in ws:
+                hs.append(hs[-1] @ w)
+            g, new = g_out, []
+            for h, w in zip(reversed(hs[:-1]), reversed(ws), strict=True):
+                # contractions as autodiff emits them: no transposed copies
+                new.append(w - 1e-6 * jnp.einsum("bi,bo->io", h, g))
+                g = jnp.einsum("bo,io->bi", g, w)
+            return new[::-1], jnp.sum(g)
+
+        return jax.lax.scan(step, ws, None, length=steps)[1][-1]
+
+    strategy, lanes = resolve_strategy(setup, "auto", execute.MAX_LANES, mesh.size)
+
+    def local(ws):  # as bench.execute.build_program runs a device's block
+        if strategy == "vmap":
+            return jax.vmap(lane)(ws)
+        return jax.lax.map(lane, ws, batch_size=lanes if strategy == "chunked" else None)
+
+    program = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=P("config"), out_specs=P("config")))
+    args = [jnp.asarray(w) for w in ws]
+    compiled = program.lower(args).compile()
+    return lambda: compiled(args)
+
+
+def bench_mfu_bound(setup: SweepSetup, harness_s: float, rounds: int, peak: float) -> dict:
+    """What bounds a small sweep's MFU: the matmul-only program's rate (vs the peak) and the
+    share of the harness's time that it accounts for."""
+    t = median(interleaved({"matmuls": matmul_only_program(setup)}, rounds)["matmuls"])
+    return {
+        "matmul_only_s": t,
+        "matmul_only_flop_per_s": setup.model_flops / t,
+        "matmul_only_of_peak": setup.model_flops / t / peak,
+        "matmul_share_of_harness": t / harness_s,
     }
 
 
@@ -578,7 +674,10 @@ def bench_cnn(n_configs: int, steps: int, rounds: int, channels=(8, 16)) -> dict
     def one_after_another():
         return [train(d, jax.random.PRNGKey(d["seed"]), data) for d in lanes]
 
-    t = interleaved({"harness_auto": run_auto, "one_after_another": one_after_another}, rounds)
+    fns = {"harness_auto": run_auto, "one_after_another": one_after_another}
+    if jax.device_count() > 1:
+        fns["harness_auto_1device"] = harness_program(setup, "auto", None, jax.devices()[:1])[0]
+    t = interleaved(fns, rounds)
     return {
         "n_configs": n_configs,
         "channels": list(channels),
@@ -587,6 +686,7 @@ def bench_cnn(n_configs: int, steps: int, rounds: int, channels=(8, 16)) -> dict
         "harness_compile_s": compile_s,
         "median_s": {k: median(v) for k, v in t.items()},
         "speedup_of_harness_auto": paired_ratio(t["one_after_another"], t["harness_auto"]),
+        "n_devices": jax.device_count(),
     }
 
 
@@ -610,7 +710,7 @@ def bench_gpu_vmap(n_configs: int, steps: int, rounds: int) -> dict[str, Any]:
 @dataclasses.dataclass(frozen=True)
 class Settings:
     act_sizes: tuple[int, ...] = (1 << 20, 1 << 24)
-    act_rounds: int = 41  # at 2^20; scaled down by size (act_rounds_for)
+    act_rounds: int = 201  # at 2^20; scaled down by size (act_rounds_for)
     sweep_n: int = 32
     sweep_widths: tuple[int, ...] = (32, 64)
     sweep_steps: int = 100
@@ -684,7 +784,7 @@ def run(
     for w in settings.sweep_widths:
         log(f"sweep N={settings.sweep_n} W={w} ...")
         res["sweeps"].append(
-            bench_sweep(settings.sweep_n, w, settings.sweep_steps, settings.sweep_rounds)
+            bench_sweep(settings.sweep_n, w, settings.sweep_steps, settings.sweep_rounds, peak=peak)
         )
         save(res)
     res["mfu"] = []
@@ -729,6 +829,14 @@ def render(res: Mapping[str, Any]) -> str:
         f"- CPU: {m['cpu_model']}, {m['cpu_cores']} cores",
         f"- JAX {m['jax_version']}, platform {m['platform']} ({m['device_kind']}), devices: "
         f"{', '.join(m['devices'])}",
+        f"- The harness shards the configurations over all {len(m['devices'])} device(s)"
+        + (
+            " (the CPU split into one JAX device per core, `--cpu-devices`); rows marked "
+            "`_1device` run the same program on one device. The naive JAX loop and the "
+            "one-after-another CNN run on one device, as a user's script would."
+            if m["platform"] == "cpu" and len(m["devices"]) > 1
+            else "."
+        ),
         f"- PyTorch: {m['torch_version'] or 'not installed (torch baselines skipped)'}"
         f" (torch threads: {res.get('torch_threads') or 'default'})",
         f"- 1-minute load average at the start: {m.get('loadavg_1m', 'n/a')} "
@@ -814,12 +922,32 @@ def render(res: Mapping[str, Any]) -> str:
         L += [
             "",
             "Harness compile s: "
-            + ", ".join(f"{k} {v:.2f}" for k, v in s["compile_s"].items() if k != "auto")
-            + f" (auto shares the {s['auto_resolves_to']} program)"
+            + ", ".join(f"{k} {v:.2f}" for k, v in s["compile_s"].items() if v)
+            + (
+                f" (auto shares the {s['auto_resolves_to']} program)"
+                if not s["compile_s"]["auto"]
+                else ""
+            )
             + f". Model FLOP/s (auto): {s['model_flop_per_s_auto'] / 1e9:.1f} G "
             f"({s['model_flop_per_s_auto'] / peak:.0%} of peak).",
             "",
         ]
+        if s.get("mfu_bound"):
+            b = s["mfu_bound"]
+            L += [
+                "What bounds the MFU at this width (a profile by subtraction): the same matmuls "
+                "alone (every layer's forward, input- and weight-gradient products at these "
+                "shapes, vmapped and sharded as the harness runs them; no activation, loss, "
+                "data or optimizer) run at "
+                f"{b['matmul_only_flop_per_s'] / 1e9:.1f} GFLOP/s = "
+                f"{b['matmul_only_of_peak']:.0%} of the peak, and take "
+                f"{b['matmul_share_of_harness']:.0%} of the harness's time. So "
+                f"{1 - b['matmul_share_of_harness']:.0%} of a step is the elementwise work "
+                "(activation and its derivative, bias, softmax cross-entropy, SGD update, "
+                "divergence check), the minibatch gather and the scan, and the matmuls "
+                "themselves are limited by their small sizes.",
+                "",
+            ]
         tag = f"N={s['n_configs']} W={s['width']}"
         for key, target, label in (
             ("torch_loop", VS_TORCH_LOOP, "PyTorch loop"),
@@ -939,16 +1067,6 @@ def write(res: Mapping[str, Any], out: str | os.PathLike) -> Path:
 # --------------------------------------------------------------------------- CLI
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``perf`` on a ``bench`` CLI (``python -m bench perf``)."""
-    p = subparsers.add_parser(
-        "perf", help="side-by-side performance report (ratios vs jax.nn, JAX loop, PyTorch)"
-    )
-    _arguments(p)
-    p.set_defaults(func=main)
-    return p
-
-
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="results/perf", help="report root (default results/perf)")
     g = p.add_mutually_exclusive_group()
@@ -991,6 +1109,8 @@ def _register() -> None:
 _register()
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
-    _arguments(parser)
-    raise SystemExit(main(parser.parse_args()))
+    import sys
+
+    from bench import cli
+
+    raise SystemExit(cli.main(["perf", *sys.argv[1:]]))

@@ -127,6 +127,25 @@ def test_eval_steps_and_auto_rule(setup):
     assert execute.choose_strategy("sequential", wide, 8, "gpu", 256) == "sequential"
 
 
+@pytest.mark.parametrize(
+    ("width", "share", "expected"),
+    [
+        (32, 8, ("vmap", 8)),  # 8 x 128 x 32 floats = one 128 KiB chunk
+        (32, 16, ("chunked", 8)),
+        (64, 16, ("chunked", 4)),
+        (64, 4, ("vmap", 4)),
+        (128, 16, ("chunked", 2)),
+        (256, 16, ("sequential", 1)),
+    ],
+)
+def test_cpu_auto_chunks_fit_the_cache(width, share, expected):
+    static = config.expand(config.parse({"width": width, "batch_size": 128}))[0][0]
+    assert execute.plan("auto", static, share, "cpu", 256) == expected
+    # max_lanes still caps a chunk; a forced strategy keeps it
+    assert execute.plan("auto", static, 64, "cpu", 2)[1] <= 2
+    assert execute.plan("chunked", static, 64, "cpu", 3) == ("chunked", 3)
+
+
 def test_cnn_with_trained_prelu_slopes_trains():
     cfg = config.parse(
         {

@@ -22,7 +22,7 @@ import optax
 import pytest
 
 import activations
-from bench import perf
+from bench import execute, perf
 
 N_CONFIGS = 32
 WIDTH = 32
@@ -61,10 +61,12 @@ def harness(sweep):
     cache: dict[str, tuple] = {}
 
     def get(strategy: str):
-        resolved = perf.resolve_strategy(sweep, strategy, max(1, N_CONFIGS // 4))
-        if resolved not in cache:  # "auto" shares the program of the strategy it resolves to
-            cache[resolved] = perf.harness_program(sweep, resolved)
-        return cache[resolved]
+        lanes = execute.MAX_LANES if strategy == "auto" else max(1, N_CONFIGS // 4)
+        resolved, k = perf.resolve_strategy(sweep, strategy, lanes)
+        key = (resolved, k if resolved == "chunked" else 0)
+        if key not in cache:  # "auto" shares the program of the strategy it resolves to
+            cache[key] = perf.harness_program(sweep, resolved, k)
+        return cache[key]
 
     return get
 
@@ -205,6 +207,20 @@ def test_mlp_flop_utilisation(benchmark, timing, peak):
         rate = setup.model_flops / benchmark.stats.stats.median
         benchmark.extra_info.update(
             model_flop_per_s=rate, mfu=rate / peak, mfu_target_met=rate / peak >= perf.MFU_TARGET
+        )
+
+
+def test_matmul_only_bound(benchmark, sweep, peak):
+    """The sweep's matmuls alone, run as the harness runs the sweep: the ceiling of its MFU."""
+    benchmark.group = "mlp FLOP utilisation"
+    run = perf.matmul_only_program(sweep)
+    out = np.asarray(perf.block(run()))
+    assert out.shape[0] >= len(sweep.configs) and np.all(np.isfinite(out))
+    benchmark.pedantic(lambda: perf.block(run()), warmup_rounds=1, rounds=3)
+    if benchmark.stats is not None:
+        rate = sweep.model_flops / benchmark.stats.stats.median
+        benchmark.extra_info.update(
+            matmul_only_flop_per_s=rate, fraction_of_matmul_peak=rate / peak
         )
 
 
