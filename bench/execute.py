@@ -14,9 +14,10 @@ Strategies (how a device runs its share of the configuration axis):
 - CPU, MLP -> vmapped chunks of ``CPU_CHUNK_FLOATS // (batch * width)`` lanes (one layer's
   activations of a chunk, 128 KiB, stay in a core's L2 cache): vmap when the device's share
   fits one chunk, sequential when a chunk would hold one lane. At batch 128: 8 lanes at width
-  32, 4 at width 64, 2 at 128, sequential from 256. Measured on 2 cores (32 configurations,
-  width 64, seconds for 100 steps): vmap 0.62, chunks of 4 0.59, sequential 0.63; FINDINGS.md:
-  a full vmap ran 0.73x as fast as sequential at width 256.
+  32, 4 at width 64, 2 at 128, sequential from 256. Measured on 2 cores (results/perf: 32
+  configurations, width 64, seconds for 100 steps, 9 interleaved rounds): vmap 0.68, chunks of
+  8 0.72, chunks of 4 0.66, sequential 0.69; FINDINGS.md: a full vmap ran 0.73x as fast as
+  sequential at width 256.
 - GPU/TPU -> vmap, or chunked when a device's share exceeds ``max_lanes`` (memory).
 
 On a CPU the ``bench`` command line first splits the processor into one JAX device per usable
@@ -36,7 +37,7 @@ and the padding dropped afterwards. Results are gathered to every process
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -68,13 +69,6 @@ def plan(
             return "sequential", 1
         return ("vmap" if lanes_per_device <= lanes else "chunked"), lanes
     return ("vmap" if lanes_per_device <= max_lanes else "chunked"), max_lanes
-
-
-def choose_strategy(
-    requested: str, static: GroupStatic, lanes_per_device: int, platform: str, max_lanes: int
-) -> str:
-    """Resolve ``auto`` into a concrete strategy (see ``plan``)."""
-    return plan(requested, static, lanes_per_device, platform, max_lanes)[0]
 
 
 def config_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -117,16 +111,27 @@ def build_program(
     def lane(d, data):
         return train(d, jax.random.PRNGKey(d["seed"]), data)
 
-    def local(dyn, data):  # one device's block of configurations
-        if strategy == "vmap":
-            return jax.vmap(lane, in_axes=(0, None))(dyn, data)
-        batch = max_lanes if strategy == "chunked" else None
-        return jax.lax.map(lambda d: lane(d, data), dyn, batch_size=batch)
-
     sharded = jax.shard_map(
-        local, mesh=mesh, in_specs=(P("config"), P()), out_specs=P("config"), check_vma=False
+        device_block(lane, strategy, max_lanes),
+        mesh=mesh,
+        in_specs=(P("config"), P()),
+        out_specs=P("config"),
+        check_vma=False,
     )
     return jax.jit(sharded)
+
+
+def device_block(lane: Callable[..., Any], strategy: str, max_lanes: int) -> Callable[..., Any]:
+    """``lane(config, *shared)`` run over one device's block of configurations (leading axis
+    of ``config``'s leaves) with ``strategy``; ``shared`` arguments are the same for all."""
+
+    def block(configs, *shared):
+        if strategy == "vmap":
+            return jax.vmap(lane, in_axes=(0, *[None] * len(shared)))(configs, *shared)
+        batch = max_lanes if strategy == "chunked" else None
+        return jax.lax.map(lambda c: lane(c, *shared), configs, batch_size=batch)
+
+    return block
 
 
 def run_group(
@@ -175,8 +180,8 @@ __all__ = [
     "Probe",
     "TrainData",
     "build_program",
-    "choose_strategy",
     "config_mesh",
+    "device_block",
     "plan",
     "run_group",
     "train_data",

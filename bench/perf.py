@@ -302,8 +302,8 @@ TIME_REASONS = {
     "same in the forward and saved, 1.14x; kept",
     "leaky_relu": "cause not found: the optimised HLO of ours is two loops of compare, "
     "multiply, select against jax.nn's compare, two selects, multiply, add, with the same "
-    "memory traffic (a bool mask saved in both); the 2^20 gap (1.04-1.09 over five runs) does "
-    "not appear at 2^24 (0.98-1.00)",
+    "memory traffic (a bool mask saved in both); the 2^20 gap (1.04-1.10 over six runs) does "
+    "not appear at 2^24 (0.98-1.01)",
     "silu": "the backward pass gets sigmoid(beta x) and its derivative from the saved "
     "sigmoid(-|beta x|) (a second residual) instead of recomputing them",
     "gelu": "the tanh form is evaluated as x sigmoid(2u) with the saved sigmoid(-|2u|), "
@@ -457,9 +457,8 @@ def harness_program(
 
     n = len(setup.configs)
     mesh = execute.config_mesh(devices)
-    lanes = max_lanes if max_lanes is not None else max(1, n // 4)
-    if strategy == "auto":
-        lanes = execute.MAX_LANES if max_lanes is None else max_lanes
+    default = execute.MAX_LANES if strategy == "auto" else max(1, n // 4)
+    lanes = default if max_lanes is None else max_lanes
     resolved, lanes = resolve_strategy(setup, strategy, lanes, mesh.size)
     pad = -n % mesh.size
     configs = list(setup.configs) + [setup.configs[-1]] * pad
@@ -618,12 +617,8 @@ def matmul_only_program(setup: SweepSetup) -> Callable[[], Any]:
 
     strategy, lanes = resolve_strategy(setup, "auto", execute.MAX_LANES, mesh.size)
 
-    def local(ws):  # as bench.execute.build_program runs a device's block
-        if strategy == "vmap":
-            return jax.vmap(lane)(ws)
-        return jax.lax.map(lane, ws, batch_size=lanes if strategy == "chunked" else None)
-
-    program = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=P("config"), out_specs=P("config")))
+    block = execute.device_block(lane, strategy, lanes)
+    program = jax.jit(jax.shard_map(block, mesh=mesh, in_specs=P("config"), out_specs=P("config")))
     args = [jnp.asarray(w) for w in ws]
     compiled = program.lower(args).compile()
     return lambda: compiled(args)

@@ -119,12 +119,12 @@ def test_eval_steps_and_auto_rule(setup):
     assert list(train.eval_steps(static)) == [0, 5, 10, 15, 20]
     cnn = config.expand(config.parse({"model": "cnn"}))[0][0]
     wide = config.expand(config.parse({"width": 256}))[0][0]
-    assert execute.choose_strategy("auto", cnn, 8, "cpu", 256) == "sequential"
-    assert execute.choose_strategy("auto", static, 8, "cpu", 256) == "vmap"
-    assert execute.choose_strategy("auto", wide, 8, "cpu", 256) == "sequential"
-    assert execute.choose_strategy("auto", cnn, 8, "gpu", 256) == "vmap"
-    assert execute.choose_strategy("auto", cnn, 300, "gpu", 256) == "chunked"
-    assert execute.choose_strategy("sequential", wide, 8, "gpu", 256) == "sequential"
+    assert execute.plan("auto", cnn, 8, "cpu", 256)[0] == "sequential"
+    assert execute.plan("auto", static, 8, "cpu", 256)[0] == "vmap"
+    assert execute.plan("auto", wide, 8, "cpu", 256)[0] == "sequential"
+    assert execute.plan("auto", cnn, 8, "gpu", 256)[0] == "vmap"
+    assert execute.plan("auto", cnn, 300, "gpu", 256)[0] == "chunked"
+    assert execute.plan("sequential", wide, 8, "gpu", 256)[0] == "sequential"
 
 
 @pytest.mark.parametrize(
