@@ -183,4 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from bench import cache
+
+    cache.enable_compilation_cache()
     return int(args._run(args) or 0)
