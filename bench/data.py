@@ -20,7 +20,9 @@ test set sees the same affine map and no test statistics leak into training.
 
 ``validate(name, data_dir=None, **options)`` checks the name, the options and that the files
 exist with valid headers, reading a few bytes only, so a sweep rejects a bad config before it
-compiles anything. Errors are ``ValueError`` whose message starts with the offending key.
+compiles anything. Errors about the name, the options or the files (missing, damaged,
+truncated) are ``bench.errors.UsageError`` (a ``ValueError``) whose message starts with the
+offending key, names the file and ends with what to do.
 
 Caching: every load is memoised in memory (``functools.lru_cache``; file datasets are keyed by
 path, size and mtime of their files). The arrays returned are read-only, because callers share
@@ -42,12 +44,14 @@ import json
 import os
 import pickle
 import random
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from bench.errors import UsageError, did_you_mean
 from bench.results import atomic_write_bytes
 
 __all__ = ["Dataset", "load", "names", "validate"]
@@ -65,23 +69,27 @@ class Dataset(NamedTuple):
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 _CACHE_ENV_OFF = "ACTIVATIONS_BENCH_NO_DISK_CACHE"
 _SPLITS = ("x_train", "y_train", "x_test", "y_test")
+# What to do about a file that is there but damaged (truncated download, wrong file, ...).
+_REFETCH = "the file is damaged or not part of the dataset: download it again"
 
 
 # --------------------------------------------------------------------------- options
 
 
 def _int_option(minimum: int, multiple: int = 1, allow_none: bool = False) -> Callable:
+    need = f"use an integer >= {minimum}" + (f", a multiple of {multiple}" if multiple > 1 else "")
+
     def check(key: str, v: Any) -> Any:
         if v is None and allow_none:
             return None
         # bool is an int subclass: `num_samples = true` is a typo, not 1.
         if isinstance(v, bool) or not isinstance(v, int | np.integer):
-            raise ValueError(f"{key}: expected an integer, got {v!r}")
+            raise UsageError(key, f"expected an integer, got {v!r}", need)
         v = int(v)
         if v < minimum:
-            raise ValueError(f"{key}: must be >= {minimum}, got {v}")
+            raise UsageError(key, f"must be >= {minimum}, got {v}", need)
         if v % multiple:
-            raise ValueError(f"{key}: must be a multiple of {multiple}, got {v}")
+            raise UsageError(key, f"must be a multiple of {multiple}, got {v}", need)
         return v
 
     return check
@@ -90,7 +98,9 @@ def _int_option(minimum: int, multiple: int = 1, allow_none: bool = False) -> Ca
 def _choice_option(*choices: str) -> Callable:
     def check(key: str, v: Any) -> Any:
         if v not in choices:
-            raise ValueError(f"{key}: expected one of {', '.join(choices)}, got {v!r}")
+            raise UsageError(
+                key, f"expected one of {', '.join(choices)}, got {v!r}", did_you_mean(v, choices)
+            )
         return v
 
     return check
@@ -129,12 +139,20 @@ def names() -> tuple[str, ...]:
 
 def _resolve_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     if name not in _OPTIONS:
-        raise ValueError(f"dataset: unknown {name!r}, valid: {', '.join(names())}")
+        raise UsageError(
+            "dataset",
+            f"unknown {name!r}, valid: {', '.join(names())}",
+            did_you_mean(name, names(), otherwise="choose one of them"),
+        )
     spec = _OPTIONS[name]
     for key in options:
         if key not in spec:
             valid = ", ".join(spec) or "none"
-            raise ValueError(f"{key}: unknown option for dataset {name!r}, valid: {valid}")
+            raise UsageError(
+                key,
+                f"unknown option for dataset {name!r}, valid: {valid}",
+                did_you_mean(key, spec, otherwise="remove it from data"),
+            )
     return {k: check(k, options.get(k, default)) for k, (default, check) in spec.items()}
 
 
@@ -142,7 +160,7 @@ def _resolve_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def validate(name: str, data_dir: str | os.PathLike | None = None, **options: Any) -> None:
-    """Raise ``ValueError`` (message starts with the key) if ``load`` would fail early.
+    """Raise ``UsageError`` (message starts with the key) if ``load`` would fail early.
 
     Checks the name, the options, and for file datasets that every file exists and has a
     valid header; reads a few bytes per file. ``data_dir`` is ignored by generated datasets,
@@ -212,7 +230,7 @@ def _standardise_images(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.nda
 
 def _check_labels(y: np.ndarray, num_classes: int, path: Path | str) -> None:
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"data_dir: labels in {path} outside [0, {num_classes})")
+        raise UsageError("data_dir", f"labels in {path} outside [0, {num_classes})", _REFETCH)
 
 
 def _limit(x: np.ndarray, y: np.ndarray, n: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -321,6 +339,11 @@ _FASHION_ROLES = {
 }
 
 
+# A damaged file: gzip.BadGzipFile is an OSError, a corrupt deflate stream a zlib.error, a
+# gzip stream cut short an EOFError.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
 def _open(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
@@ -329,11 +352,13 @@ def _idx_header(f, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
     """Parse an IDX header: 2 zero bytes, a type code, the number of dims, big-endian dims."""
     head = f.read(4)
     if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
-        raise ValueError(f"data_dir: {path} is not an IDX file (bad magic number {head!r})")
+        raise UsageError(
+            "data_dir", f"{path} is not an IDX file (bad magic number {head!r})", _REFETCH
+        )
     ndim = head[3]
     raw = f.read(4 * ndim)
     if len(raw) < 4 * ndim:
-        raise ValueError(f"data_dir: {path} is truncated (header)")
+        raise UsageError("data_dir", f"{path} is truncated (header)", _REFETCH)
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4"))
     return np.dtype(_IDX_DTYPES[head[2]]), dims, 4 + 4 * ndim
 
@@ -343,15 +368,19 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
         with _open(path) as f:
             dtype, dims, _ = _idx_header(f, path)
             data = f.read()
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"data_dir: cannot read {path}: {e}") from e
+    except _READ_ERRORS as e:
+        raise UsageError("data_dir", f"cannot read {path}: {e}", _REFETCH) from e
     if len(dims) != ndim:
-        raise ValueError(f"data_dir: {path} has {len(dims)} dimensions, expected {ndim}")
+        raise UsageError(
+            "data_dir", f"{path} has {len(dims)} dimensions, expected {ndim}", _REFETCH
+        )
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "longer than its header says"
-        raise ValueError(
-            f"data_dir: {path} is {what}: {len(data)} data bytes, header {dims} needs {expected}"
+        raise UsageError(
+            "data_dir",
+            f"{path} is {what}: {len(data)} data bytes, header {dims} needs {expected}",
+            _REFETCH,
         )
     return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
@@ -359,22 +388,30 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
 def _fashion_files(data_dir: str | os.PathLike | None, *, check_headers: bool) -> dict[str, Path]:
     root = Path(data_dir if data_dir is not None else FASHION_MNIST_DIR).expanduser()
     if not root.is_dir():
-        hint = "" if data_dir is not None else " (apt-get install dataset-fashion-mnist)"
-        raise ValueError(f"data_dir: Fashion-MNIST directory '{root}' does not exist{hint}")
+        hint = "set data_dir to the folder holding the four IDX files (.gz or not)"
+        if data_dir is None:
+            hint = f"apt-get install dataset-fashion-mnist, or {hint}"
+        raise UsageError("data_dir", f"Fashion-MNIST directory '{root}' does not exist", hint)
     files = {}
     for role, (stem, ndim) in _FASHION_ROLES.items():
         found = [root / n for n in (stem + ".gz", stem) if (root / n).is_file()]
         if not found:
-            raise ValueError(f"data_dir: Fashion-MNIST directory '{root}' has no {stem}(.gz)")
+            raise UsageError(
+                "data_dir",
+                f"Fashion-MNIST directory '{root}' has no {stem}(.gz)",
+                "put the four Fashion-MNIST IDX files there",
+            )
         files[role] = found[0]
         if check_headers:
             try:
                 with _open(found[0]) as f:
                     _, dims, _ = _idx_header(f, found[0])
-            except (OSError, EOFError) as e:
-                raise ValueError(f"data_dir: cannot read {found[0]}: {e}") from e
+            except _READ_ERRORS as e:
+                raise UsageError("data_dir", f"cannot read {found[0]}: {e}", _REFETCH) from e
             if len(dims) != ndim:
-                raise ValueError(f"data_dir: {found[0]} has {len(dims)} dimensions, not {ndim}")
+                raise UsageError(
+                    "data_dir", f"{found[0]} has {len(dims)} dimensions, not {ndim}", _REFETCH
+                )
     return files
 
 
@@ -386,9 +423,11 @@ def _load_fashion(file_key: tuple, frozen: tuple) -> Dataset:
     for split in ("train", "test"):
         x, y = a[f"x_{split}"], a[f"y_{split}"]
         if len(x) != len(y):
-            raise ValueError(
-                f"data_dir: {files[f'x_{split}']} has {len(x)} images but "
-                f"{files[f'y_{split}']} has {len(y)} labels"
+            raise UsageError(
+                "data_dir",
+                f"{files[f'x_{split}']} has {len(x)} images but "
+                f"{files[f'y_{split}']} has {len(y)} labels",
+                _REFETCH,
             )
         _check_labels(y, 10, files[f"y_{split}"])
     x_train, y_train = _limit(a["x_train"], a["y_train"], o["limit_train"])
@@ -405,30 +444,42 @@ _CIFAR_RECORD = 1 + 3 * 32 * 32  # binary format: label byte, then R, G, B plane
 
 def _cifar_files(data_dir: str | os.PathLike | None) -> dict[str, Path]:
     """Find the six batch files, binary (.bin) preferred; accepts the extracted folder's parent."""
+    hint = "set data_dir to the extracted cifar-10-batches-bin (or -py) folder"
     if data_dir is None:
-        raise ValueError("data_dir: CIFAR-10 needs data_dir (a cifar-10-batches-bin/-py folder)")
+        raise UsageError(
+            "data_dir", "CIFAR-10 needs data_dir (a cifar-10-batches-bin/-py folder)", hint
+        )
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        raise ValueError(f"data_dir: CIFAR-10 directory '{root}' does not exist")
+        raise UsageError("data_dir", f"CIFAR-10 directory '{root}' does not exist", hint)
     for d in (root, root / "cifar-10-batches-bin", root / "cifar-10-batches-py"):
         for suffix in (".bin", ""):
             if (d / f"data_batch_1{suffix}").is_file():
                 files = {b: d / f"{b}{suffix}" for b in _CIFAR_BATCHES}
                 for path in files.values():
                     if not path.is_file():
-                        raise ValueError(f"data_dir: CIFAR-10 file '{path}' is missing")
+                        raise UsageError(
+                            "data_dir",
+                            f"CIFAR-10 file '{path}' is missing",
+                            "extract the complete dataset there",
+                        )
                 return files
-    raise ValueError(
-        f"data_dir: CIFAR-10 directory '{root}' has no data_batch_1.bin or data_batch_1"
+    raise UsageError(
+        "data_dir", f"CIFAR-10 directory '{root}' has no data_batch_1.bin or data_batch_1"
     )
 
 
 def _read_cifar_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    raw = np.fromfile(path, np.uint8)
+    try:
+        raw = np.fromfile(path, np.uint8)
+    except OSError as e:
+        raise UsageError("data_dir", f"cannot read {path}: {e}", _REFETCH) from e
     if raw.size == 0 or raw.size % _CIFAR_RECORD:
-        raise ValueError(
-            f"data_dir: {path} is truncated or not a CIFAR-10 binary batch: {raw.size} bytes "
-            f"is not a positive multiple of {_CIFAR_RECORD}"
+        raise UsageError(
+            "data_dir",
+            f"{path} is truncated or not a CIFAR-10 binary batch: {raw.size} bytes "
+            f"is not a positive multiple of {_CIFAR_RECORD}",
+            _REFETCH,
         )
     rec = raw.reshape(-1, _CIFAR_RECORD)
     # Channel-major (3, 32, 32) per record -> (32, 32, 3), the layout the models use.
@@ -490,22 +541,32 @@ def _read_cifar_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, "rb") as f:
             # encoding="bytes": the official batches are Python 2 pickles with bytes keys.
             d = _NumpyOnlyUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError) as e:
-        raise ValueError(f"data_dir: cannot read CIFAR-10 pickle {path}: {e}") from e
+    # Garbage bytes make the unpickler fail in many ways (KeyError on a bad memo index,
+    # IndexError, ...): any of them means the file is not a CIFAR-10 batch.
+    except Exception as e:
+        raise UsageError(
+            "data_dir", f"cannot read CIFAR-10 pickle {path}: {type(e).__name__}: {e}", _REFETCH
+        ) from e
     if not isinstance(d, dict):
-        raise ValueError(f"data_dir: {path} holds a {type(d).__name__}, expected a dict")
+        raise UsageError(
+            "data_dir", f"{path} holds a {type(d).__name__}, expected a dict", _REFETCH
+        )
     data = d.get(b"data", d.get("data"))
     labels = d.get(b"labels", d.get("labels"))
     if data is None or labels is None:
-        raise ValueError(f"data_dir: {path} has no 'data' and 'labels' entries")
+        raise UsageError("data_dir", f"{path} has no 'data' and 'labels' entries", _REFETCH)
     data = np.asarray(data)
     labels = np.asarray(labels)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(
-            f"data_dir: {path}: 'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)"
+        raise UsageError(
+            "data_dir",
+            f"{path}: 'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)",
+            _REFETCH,
         )
     if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"data_dir: {path}: {labels.shape} labels for {len(data)} images")
+        raise UsageError(
+            "data_dir", f"{path}: {labels.shape} labels for {len(data)} images", _REFETCH
+        )
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 

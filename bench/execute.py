@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
@@ -49,6 +50,7 @@ from jax.sharding import PartitionSpec as P
 from bench.config import GroupStatic
 from bench.train import Probe, TrainData, make_train
 
+LANES = "lanes"  # name of the vmapped axis of a device's block (progress sums over it)
 MAX_LANES = 256  # default lanes per device in one vmapped program (memory bound on accelerators)
 CPU_CHUNK_FLOATS = 1 << 15  # lanes x batch x width of one vmapped chunk on a CPU
 
@@ -104,9 +106,16 @@ def build_program(
     mesh: Mesh,
     max_lanes: int,
     probe: Probe | None = None,
+    progress: Callable[[int], None] | None = None,
 ):
-    """The jitted group program ``(dynamic arrays, TrainData) -> stacked metrics``."""
-    train = make_train(static, num_classes, probe)
+    """The jitted group program ``(dynamic arrays, TrainData) -> stacked metrics``.
+
+    With ``progress``, the dynamic arrays carry ``real`` (1 for a configuration, 0 for
+    padding) and the program calls ``progress(n)`` on the host after every evaluation chunk
+    (``run_group``).
+    """
+    on_chunk = _progress_hook(progress, strategy) if progress is not None else None
+    train = make_train(static, num_classes, probe, on_chunk)
 
     def lane(d, data):
         return train(d, jax.random.PRNGKey(d["seed"]), data)
@@ -126,12 +135,41 @@ def device_block(lane: Callable[..., Any], strategy: str, max_lanes: int) -> Cal
     of ``config``'s leaves) with ``strategy``; ``shared`` arguments are the same for all."""
 
     def block(configs, *shared):
+        def vmapped(cs):
+            return jax.vmap(lambda c: lane(c, *shared), axis_name=LANES)(cs)
+
         if strategy == "vmap":
-            return jax.vmap(lane, in_axes=(0, *[None] * len(shared)))(configs, *shared)
-        batch = max_lanes if strategy == "chunked" else None
-        return jax.lax.map(lambda c: lane(c, *shared), configs, batch_size=batch)
+            return vmapped(configs)
+        if strategy == "sequential":
+            return jax.lax.map(lambda c: lane(c, *shared), configs)
+        # chunked: lax.map(..., batch_size=max_lanes) written out, to name the vmap axis
+        n = jax.tree.leaves(configs)[0].shape[0]
+        q = n // max_lanes * max_lanes
+        if q == 0:
+            return vmapped(configs)
+        chunks = jax.tree.map(lambda x: x[:q].reshape(-1, max_lanes, *x.shape[1:]), configs)
+        out = jax.tree.map(lambda y: y.reshape(q, *y.shape[2:]), jax.lax.map(vmapped, chunks))
+        if q == n:
+            return out
+        rest = vmapped(jax.tree.map(lambda x: x[q:], configs))
+        return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, rest)
 
     return block
+
+
+def _progress_hook(progress: Callable[[int], None], strategy: str):
+    """``on_chunk`` for ``make_train``: a host callback ``progress(configurations that
+    finished a chunk)``, once per vmapped block (a psum over its lanes) rather than once per
+    lane (``jax.debug.callback`` under vmap unrolls into one call per lane). The evaluation is
+    an argument so that the call waits for the chunk's work."""
+
+    def on_chunk(dynamic, evaluated):
+        n = dynamic["real"]
+        if strategy != "sequential":
+            n, evaluated = jax.lax.psum(n, LANES), jax.lax.psum(evaluated, LANES)
+        jax.debug.callback(lambda k, _: progress(int(k)), n, evaluated)
+
+    return on_chunk
 
 
 def run_group(
@@ -144,20 +182,34 @@ def run_group(
     max_lanes: int = MAX_LANES,
     mesh: Mesh | None = None,
     probe: Probe | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Train every configuration of a group; returns (metrics with leading axis len(configs),
-    timing {"compile_s", "run_s", "n_configs", "strategy"})."""
+    timing {"compile_s", "run_s", "n_configs", "strategy"}).
+
+    ``progress(n)`` is called from a host callback thread while the program runs, each time
+    ``n`` configurations finish an evaluation chunk (``eval_every`` steps); the calls of this
+    process's devices add up to ``len(configs) * steps // eval_every`` (padding not counted).
+    Without it the program has no callback.
+    """
     mesh = mesh if mesh is not None else config_mesh()
+    if len(configs) < mesh.size and jax.process_count() == 1:
+        # Fewer configurations than devices: padding would train copies that compete with
+        # the real ones for the same cores; use as many devices as there are configurations.
+        mesh = config_mesh(list(mesh.devices.flat[: len(configs)]))
     n, n_dev = len(configs), mesh.size
     padded = list(configs) + [configs[-1]] * (-n % n_dev)
     platform = mesh.devices.flat[0].platform
     strategy, max_lanes = plan(strategy, static, len(padded) // n_dev, platform, max_lanes)
 
-    dyn = {k: _put(v, NamedSharding(mesh, P("config"))) for k, v in dynamic_arrays(padded).items()}
+    host = dynamic_arrays(padded)
+    if progress is not None:
+        host["real"] = (np.arange(len(padded)) < n).astype(np.int32)
+    dyn = {k: _put(v, NamedSharding(mesh, P("config"))) for k, v in host.items()}
     replicated = NamedSharding(mesh, P())
-    data = TrainData(*(_put(np.asarray(x), replicated) for x in data))
+    data = jax.tree.map(lambda x: _put(np.asarray(x), replicated), data)  # None stays None
 
-    program = build_program(static, num_classes, strategy, mesh, max_lanes, probe)
+    program = build_program(static, num_classes, strategy, mesh, max_lanes, probe, progress)
     t0 = time.perf_counter()
     compiled = program.lower(dyn, data).compile()
     t1 = time.perf_counter()
@@ -170,10 +222,19 @@ def run_group(
     return metrics, timing
 
 
-def train_data(x_train, y_train, eval_size: int) -> TrainData:
-    """Training arrays plus the fixed evaluation subset (the first eval_size examples)."""
+def train_data(
+    x_train, y_train, eval_size: int, x_test=None, y_test=None, val_size: int = 0
+) -> TrainData:
+    """Training arrays plus the fixed evaluation subset (the first eval_size examples), the
+    test split when given, and a validation split of the last ``val_size`` training examples,
+    which are then held out from training."""
     x, y = np.asarray(x_train, np.float32), np.asarray(y_train, np.int32)
-    return TrainData(x, y, x[:eval_size], y[:eval_size])
+    x_val = y_val = None
+    if val_size:
+        x, x_val, y, y_val = x[:-val_size], x[-val_size:], y[:-val_size], y[-val_size:]
+    x_test = None if x_test is None else np.asarray(x_test, np.float32)
+    y_test = None if y_test is None else np.asarray(y_test, np.int32)
+    return TrainData(x, y, x[:eval_size], y[:eval_size], x_test, y_test, x_val, y_val)
 
 
 __all__ = [

@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -82,11 +82,13 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def append_records(run_dir: Path, new: Iterable[dict[str, Any]]) -> None:
-    """Append records by rewriting the whole file atomically (a replaced config_id is dropped)."""
+    """Add records by rewriting the whole file atomically (a replaced config_id is dropped),
+    sorted by config_id: a run resumed after any interruption writes the same file as one that
+    ran straight through."""
     new = list(new)
     ids = {r["config_id"] for r in new}
     kept = [r for r in read_records(run_dir) if r["config_id"] not in ids]
-    lines = [to_json(r, sort_keys=True) for r in kept + new]
+    lines = [to_json(r, sort_keys=True) for r in sorted(kept + new, key=lambda r: r["config_id"])]
     atomic_write_text(run_dir / "records.jsonl", "".join(line + "\n" for line in lines))
 
 
@@ -96,7 +98,7 @@ def curves_path(run_dir: Path, group: str) -> Path:
 
 def write_curves(run_dir: Path, group: str, arrays: dict[str, np.ndarray]) -> None:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **cast(dict[str, Any], arrays))  # all keyword: none is allow_pickle
     atomic_write_bytes(curves_path(run_dir, group), buf.getvalue())
 
 
@@ -112,8 +114,19 @@ def clean_float(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def git_info(cwd: Path | None = None) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the repository holding this package; (None, None) outside git."""
+# Where an untracked (not ignored) file changes what a run executes.
+GIT_CODE_DIRS = ("activations", "bench")
+
+
+def git_info(
+    cwd: Path | None = None, config: str | os.PathLike | None = None
+) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the repository holding this package; (None, None) outside git.
+
+    Dirty: a tracked file differs from HEAD, or a file git neither tracks nor ignores lies
+    under ``GIT_CODE_DIRS`` or is ``config`` (the config file of the run, when it lies inside
+    the repository; one outside it is saved with the results instead).
+    """
     cwd = cwd or Path(__file__).resolve().parent
 
     def git(*args: str) -> str | None:
@@ -129,7 +142,16 @@ def git_info(cwd: Path | None = None) -> tuple[str | None, bool | None]:
     if not commit:
         return None, None
     status = git("status", "--porcelain", "--untracked-files=no")
-    return commit, (None if status is None else bool(status))
+    top = git("rev-parse", "--show-toplevel")
+    paths = [f":(top){d}" for d in GIT_CODE_DIRS]
+    if config is not None and top:
+        path, root = Path(config).resolve(), Path(top).resolve()
+        if path.is_relative_to(root):
+            paths.append(f":(top){path.relative_to(root).as_posix()}")
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", *paths)
+    if status is None or untracked is None:
+        return commit, None
+    return commit, bool(status or untracked)
 
 
 def environment() -> dict[str, Any]:

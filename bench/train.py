@@ -32,11 +32,21 @@ from bench.models import make_model
 Probe = Callable[[Any, Any], dict[str, jax.Array]]
 
 
+# numpy on the host (``bench.execute.train_data``), jax.Array once placed on the devices.
+HostOrDevice = jax.Array | np.ndarray
+
+
 class TrainData(NamedTuple):
-    x_train: jax.Array  # (N, ...) float32
-    y_train: jax.Array  # (N,) int32
-    x_eval: jax.Array  # the first eval_size training examples
-    y_eval: jax.Array
+    x_train: HostOrDevice  # (N, ...) float32
+    y_train: HostOrDevice  # (N,) int32
+    x_eval: HostOrDevice  # the first eval_size training examples
+    y_eval: HostOrDevice
+    # the data set's test split: error at the end and at target
+    x_test: HostOrDevice | None = None
+    y_test: HostOrDevice | None = None
+    # held out from training (val_size): for choosing on accuracy
+    x_val: HostOrDevice | None = None
+    y_val: HostOrDevice | None = None
 
 
 def make_optimizer(static: GroupStatic, lr: jax.Array) -> optax.GradientTransformation:
@@ -61,9 +71,15 @@ def _tree_finite(tree: Any) -> jax.Array:
 
 
 def make_train(
-    static: GroupStatic, num_classes: int, probe: Probe | None = None
+    static: GroupStatic,
+    num_classes: int,
+    probe: Probe | None = None,
+    on_chunk: Callable[[dict[str, jax.Array], jax.Array], None] | None = None,
 ) -> Callable[[dict[str, jax.Array], jax.Array, TrainData], dict[str, jax.Array]]:
     """Build ``train(dynamic, key, data) -> metrics`` for one group.
+
+    ``on_chunk(dynamic, eval_error)``, traced once per chunk of ``eval_every`` steps after its
+    evaluation, may add side effects such as a progress callback (``bench.execute``).
 
     ``dynamic``: scalars ``lr``, ``init_scale``, ``bias_init``, ``slope`` (others ignored).
     Returns a dict of arrays: ``loss`` and ``minibatch_error`` (steps,), ``eval_error``
@@ -100,6 +116,19 @@ def make_train(
             logits = model.apply(p, data.x_eval, hp)
             return jnp.mean(jnp.argmax(logits, -1) != data.y_eval)
 
+        held_out = {
+            name: (x, y)
+            for name, x, y in (("test", data.x_test, data.y_test), ("val", data.x_val, data.y_val))
+            if x is not None
+        }
+
+        def snapshot(extra, params, evaluated):
+            # The parameters at the first evaluation at or below the target, for the held-out
+            # errors "at target" (NaN compares False: a diverged lane never snapshots).
+            snap, reached = extra
+            first = ~reached & (evaluated <= static.target)
+            return _tree_where(first, params, snap), reached | first
+
         def step(carry, t):
             params, opt_state, diverged, div_step = carry
             # Minibatch drawn on device; it depends on the seed only, so lanes that differ in
@@ -127,11 +156,24 @@ def make_train(
             return (params, opt_state, diverged, div_step), out
 
         def chunk(carry, c):
-            carry, out = lax.scan(step, carry, c * every + jnp.arange(every, dtype=jnp.int32))
-            return carry, (out, jnp.where(carry[2], jnp.nan, error(carry[0])))
+            inner, extra = carry[:4], carry[4:]
+            inner, out = lax.scan(step, inner, c * every + jnp.arange(every, dtype=jnp.int32))
+            evaluated = jnp.where(inner[2], jnp.nan, error(inner[0]))
+            if on_chunk is not None:
+                on_chunk(dynamic, evaluated)
+            if extra:
+                extra = snapshot(extra, inner[0], evaluated)
+            return (*inner, *extra), (out, evaluated)
 
-        carry = (params, opt_state, jnp.array(False), jnp.array(-1, jnp.int32))
-        if not static.diagnostics:
+        # (params, opt_state, diverged, divergence step[, params at target, reached])
+        carry: tuple[Any, ...] = (params, opt_state, jnp.array(False), jnp.array(-1, jnp.int32))
+        if held_out:
+            carry = (*carry, params, jnp.array(False))
+        steps_trained = None
+        if static.early_exit:
+            carry, (per_step, evals), steps_trained = _until_target(chunk, carry, static)
+            diags: dict[str, jax.Array] = {}
+        elif not static.diagnostics:
             carry, (per_step, evals) = lax.scan(chunk, carry, jnp.arange(n_chunks, dtype=jnp.int32))
             diags = {}
         else:
@@ -158,10 +200,68 @@ def make_train(
         metrics = {k: v.reshape(static.steps, *v.shape[2:]) for k, v in per_step.items()}
         metrics["eval_error"] = jnp.concatenate([error(params)[None], evals])
         metrics["diverged"], metrics["divergence_step"] = carry[2], carry[3]
+        for name, (x, y) in held_out.items():
+            final = _error_rate(model.apply, carry[0], hp, x, y, data.x_eval.shape[0])
+            at_target = _error_rate(model.apply, carry[4], hp, x, y, data.x_eval.shape[0])
+            metrics[f"{name}_error"] = jnp.where(carry[2], jnp.nan, final)
+            metrics[f"{name}_error_at_target"] = jnp.where(carry[5], at_target, jnp.nan)
+        if steps_trained is not None:
+            metrics["steps_trained"] = steps_trained
         metrics.update(diags)
         return metrics
 
     return train
+
+
+def _error_rate(apply: Callable[..., jax.Array], params: Any, hp: Any, x: Any, y: Any, batch: int):
+    """Misclassified fraction of (x, y), in batches of at most ``batch`` examples so that a
+    large split needs no more memory than the evaluation subset."""
+    n = x.shape[0]
+    batch = max(1, min(batch, n))
+    q = n // batch * batch
+
+    def wrong(xb, yb):
+        return jnp.sum(jnp.argmax(apply(params, xb, hp), -1) != yb)
+
+    xs, ys = x[:q].reshape(-1, batch, *x.shape[1:]), y[:q].reshape(-1, batch)
+    total = jnp.sum(lax.map(lambda b: wrong(*b), (xs, ys)))
+    if q < n:
+        total = total + wrong(x[q:], y[q:])
+    return total / n
+
+
+def _until_target(
+    chunk: Callable[..., Any], carry: Any, static: GroupStatic
+) -> tuple[Any, Any, jax.Array]:
+    """Chunks of ``eval_every`` steps until the evaluation error has stayed <= target for
+    ``early_exit`` evaluations in a row, the lane diverged, or the budget is spent.
+
+    Returns what ``lax.scan(chunk, ...)`` would, with NaN for the chunks never run, and the
+    number of steps trained. A ``while_loop`` rather than a scan: run one after another, each
+    configuration stops on its own; vmapped, the loop runs until every lane has stopped (the
+    stopped lanes' state is carried unchanged).
+    """
+    n_chunks, every = static.steps // static.eval_every, static.eval_every
+    _, shapes = jax.eval_shape(chunk, carry, jnp.int32(0))
+
+    def empty(sd):
+        fill = jnp.nan if jnp.issubdtype(sd.dtype, jnp.floating) else 0
+        return jnp.full((n_chunks, *sd.shape), fill, sd.dtype)
+
+    def body(state):
+        c, carry, streak, bufs = state
+        carry, res = chunk(carry, c)
+        bufs = jax.tree.map(lambda b, v: b.at[c].set(v), bufs, res)
+        streak = jnp.where(res[1] <= static.target, streak + 1, 0)  # NaN compares False
+        return c + 1, carry, streak, bufs
+
+    def cond(state):
+        c, carry, streak, _ = state
+        return (c < n_chunks) & (streak < static.early_exit) & ~carry[2]
+
+    init = (jnp.int32(0), carry, jnp.int32(0), jax.tree.map(empty, shapes))
+    c, carry, _, bufs = lax.while_loop(cond, body, init)
+    return carry, bufs, c * every
 
 
 def diag_steps(static: GroupStatic) -> np.ndarray:
