@@ -14,22 +14,29 @@ How the numbers are defined (``summarize``):
 - A *setting* is one combination of the configuration keys in ``SETTING_KEYS`` (depth, width,
   model, init, target, ...) other than the ``by`` keys. Activations are compared within a
   setting only. ``lr`` is tuned and ``seed`` is replicated, so neither is a setting key.
-- Steps to target of one run: ``steps_to_target`` if the run reached the target and did not
-  diverge; otherwise the run is *censored* (+inf: it did not reach the target within its budget).
-- Best learning rate of an activation: the lowest median over seeds of steps to target, where
-  censored runs rank last (np.median over values with +inf, so a median is finite only when
-  it is determined by runs that reached the target). Ties: more seeds reached, then lower mean
-  final error, then the smaller lr. ``best_lr_at_edge`` says the optimum lies on the grid's
-  boundary, i.e. the grid may be too narrow.
+- Steps to target of one run (``bench.stats``): an event at ``steps_to_target`` if the run
+  reached the target and did not diverge; otherwise it did not reach the target within its
+  budget: *censored* at the budget, or a *failure* (diverged, or collapsed: ended no better
+  than chance), which can never reach it. Nothing is dropped; ``n_reached``, ``n_censored``
+  and ``n_failed`` (``n_diverged`` + ``n_collapsed``) count them. ``steps_to_target`` lists
+  the seeds' steps, None where not reached.
+- Median steps: the Kaplan-Meier median over seeds (``bench.stats.km_median``); None ("not
+  reached") when half or more of the seeds may not reach the target. With one budget for
+  all runs it equals np.median over the steps with unreached runs at +inf.
+- Best learning rate of an activation: the lowest median steps, unreached medians last. Ties:
+  more seeds reached, then lower mean final error, then the smaller lr. ``best_lr_at_edge``
+  says the optimum lies on the grid's boundary, i.e. the grid may be too narrow.
 - Ratio ``a/b`` = median steps of a / median steps of b, each at its own best lr: > 1 means b is
-  faster (Krizhevsky et al. 2012 report tanh/relu = 6). Its 95% CI is a percentile bootstrap
-  that resamples seeds with replacement, independently for a and b.
-- Censoring is never dropped. For the bound calculation a censored run counts as reaching the
-  target at its step budget (``steps``), which can only shorten it, so a median computed that
-  way is a lower bound of the true median. Hence ``bound``: "exact" (both medians observed),
-  "lower" (the true ratio is at least the value: only the numerator is censored), "upper"
-  (only the denominator), "undetermined" (both; the value is None). ``ci_bound`` says the same
-  of the CI endpoints, from whether any censored run takes part in each side's resampling.
+  faster (Krizhevsky et al. 2012 report tanh/relu = 6). Its 95% CI (``bench.stats.median_ratio``)
+  resamples seeds with replacement: paired (``paired``: both sides' runs of a drawn seed go
+  together) when both sides ran the same seeds, independently otherwise; ``ci_method`` names
+  the interval (percentile by default: its coverage came closest to 95% in simulation).
+- Where a median is not reached, the median that counts each unreached run as reaching the
+  target at its budget (``steps``) stands in for it: a lower bound of the true median. Hence
+  ``bound``: "exact" (both medians observed), "lower" (the true ratio is at least the value:
+  only the numerator is not reached), "upper" (only the denominator), "undetermined" (both;
+  the value is None). ``ci_bound`` says the same of the CI ends, from whether a resample's
+  median was replaced on each side.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import stats
+from bench.errors import UsageError
 from bench.results import atomic_write_bytes
 
 __all__ = [
@@ -104,7 +113,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             if i == len(lines) - 1:  # a run killed mid-write leaves a partial last line
                 warnings.warn(f"{path}:{i + 1}: skipped a truncated last record", stacklevel=3)
                 continue
-            raise ValueError(f"records: {path}:{i + 1} is not JSON: {e}") from e
+            raise UsageError(
+                "records", f"{path}:{i + 1} is not JSON: {e}", "delete or repair that line"
+            ) from e
     return out
 
 
@@ -118,15 +129,16 @@ def load_run(
     group's shared ``eval_steps``.
     """
     run = Path(run_dir)
+    hint = "give a run directory <out>/<experiment>/<run-id> that holds a sweep's records"
     if not run.is_dir():
-        raise ValueError(f"run_dir: '{run}' is not a directory")
+        raise UsageError("run_dir", f"'{run}' is not a directory", hint)
     if (run / "records.jsonl").is_file():
         records = _read_jsonl(run / "records.jsonl")
     elif (run / "records").is_dir():
         files = sorted((run / "records").glob("*.jsonl"))
         records = [r for f in files for r in _read_jsonl(f)]
     else:
-        raise ValueError(f"run_dir: '{run}' has no records.jsonl or records/*.jsonl")
+        raise UsageError("run_dir", f"'{run}' has no records.jsonl or records/*.jsonl", hint)
 
     curves: dict[str, dict[str, np.ndarray]] = {}
     for path in sorted((run / "curves").glob("*.npz")):
@@ -134,7 +146,9 @@ def load_run(
             arrays = {k: z[k] for k in z.files}
         ids = arrays.pop("config_ids", None)
         if ids is None:
-            raise ValueError(f"curves: {path} has no 'config_ids' array")
+            raise UsageError(
+                "curves", f"{path} has no 'config_ids' array", "delete it and rerun the sweep"
+            )
         n = len(ids)
         shared = {
             k: a
@@ -192,18 +206,25 @@ def _median(a: np.ndarray) -> float:
     return float(np.median(a)) if a.size else math.inf
 
 
-def _lr_stats(runs: Sequence[Mapping[str, Any]], fallback: float) -> dict[str, Any]:
+def _lr_stats(
+    runs: Sequence[Mapping[str, Any]], fallback: float, num_classes: int
+) -> dict[str, Any]:
     vals = np.array([_steps(r) for r in runs])
     lower = np.array(
         [v if math.isfinite(v) else _budget(r, fallback) for v, r in zip(vals, runs, strict=True)]
     )
+    # Unreached runs censored at their budget (``lower``), so that KM sees the real budget.
+    smp = stats.sample([{**r, "steps": b} for r, b in zip(runs, lower, strict=True)], num_classes)
     return {
         "values": vals,
         "lower_values": lower,
-        "median": _median(vals),
-        "n_reached": int(np.isfinite(vals).sum()),
+        "sample": smp,
+        "median": stats.km_median(smp.time, smp.event) if runs else math.inf,
+        "n_reached": smp.count("reached"),
+        "n_censored": smp.count("censored"),
         "n_seeds": len(runs),
-        "n_diverged": sum(bool(r.get("diverged")) for r in runs),
+        "n_diverged": smp.count("diverged"),
+        "n_collapsed": smp.count("collapsed"),
         "mean_final_error": _mean(r.get("final_train_error") for r in runs),
         "mean_min_error": _mean(r.get("min_train_error") for r in runs),
     }
@@ -226,13 +247,14 @@ def _rank(stats: Mapping[str, Any], lr: Any) -> tuple:
 
 
 def _group_summary(
-    label: str, by_lr: Mapping[Any, Sequence[Mapping[str, Any]]], fallback: float
+    label: str, by_lr: Mapping[Any, Sequence[Mapping[str, Any]]], fallback: float, num_classes: int
 ) -> dict:
-    stats = {lr: _lr_stats(runs, fallback) for lr, runs in by_lr.items()}
-    best = min(stats, key=lambda lr: _rank(stats[lr], lr))
-    s = stats[best]
+    per_lr = {lr: _lr_stats(runs, fallback, num_classes) for lr, runs in by_lr.items()}
+    best = min(per_lr, key=lambda lr: _rank(per_lr[lr], lr))
+    s = per_lr[best]
     runs = by_lr[best]
-    grid = sorted(stats, key=_order)
+    grid = sorted(per_lr, key=_order)
+    n_failed = s["n_diverged"] + s["n_collapsed"]
     return {
         "label": label,
         "best_lr": best,
@@ -241,8 +263,12 @@ def _group_summary(
         "median_steps": _num(s["median"]),
         "median_steps_lower": _num(_median(s["lower_values"])),
         "n_reached": s["n_reached"],
-        "n_seeds": s["n_seeds"],
+        "n_censored": s["n_censored"],
+        "n_failed": n_failed,
         "n_diverged": s["n_diverged"],
+        "n_collapsed": s["n_collapsed"],
+        "failed_fraction": n_failed / s["n_seeds"] if s["n_seeds"] else None,
+        "n_seeds": s["n_seeds"],
         "mean_final_error": s["mean_final_error"],
         "mean_min_error": s["mean_min_error"],
         "seeds": [r.get("seed") for r in runs],
@@ -251,17 +277,16 @@ def _group_summary(
         "by_lr": [
             {
                 "lr": lr,
-                "median_steps": _num(stats[lr]["median"]),
-                "n_reached": stats[lr]["n_reached"],
-                "n_seeds": stats[lr]["n_seeds"],
-                "n_diverged": stats[lr]["n_diverged"],
-                "mean_final_error": stats[lr]["mean_final_error"],
+                "median_steps": _num(per_lr[lr]["median"]),
+                "n_reached": per_lr[lr]["n_reached"],
+                "n_seeds": per_lr[lr]["n_seeds"],
+                "n_diverged": per_lr[lr]["n_diverged"],
+                "mean_final_error": per_lr[lr]["mean_final_error"],
             }
             for lr in grid
         ],
-        # Kept for the ratios, dropped before returning: arrays are not JSON.
-        "_values": s["values"],
-        "_lower": s["lower_values"],
+        # Kept for the ratios, dropped before returning: not JSON.
+        "_sample": s["sample"],
         **_diag_summary(runs),
     }
 
@@ -276,11 +301,11 @@ def _diag_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for when in ("init", "final"):
         for m in DIAG_SUMMARY:
-            rows = [r.get(f"{when}_{m}") for r in runs]
+            rows: list[Any] = [r.get(f"{when}_{m}") for r in runs]
             rows = [row for row in rows if isinstance(row, list) and row]
             if not rows or len({len(row) for row in rows}) != 1:
                 continue
-            a = np.array([[math.nan if v is None else v for v in row] for row in rows], float)
+            a = np.array([[math.nan if v is None else v for v in row] for row in rows], np.float64)
             with warnings.catch_warnings():  # an all-NaN layer stays NaN
                 warnings.simplefilter("ignore", RuntimeWarning)
                 med = np.nanmedian(a, axis=0)
@@ -288,46 +313,14 @@ def _diag_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"diagnostics": out} if out else {}
 
 
-def _ratio(num: dict, den: dict, n_boot: int, seed: int) -> dict[str, Any]:
+def _ratio(num: dict, den: dict, n_boot: int, seed: int, method: str) -> dict[str, Any]:
     """Ratio of median steps num/den at their best lrs, with a seed-bootstrap 95% CI."""
-    a, b = num["_values"], den["_values"]
-    al, bl = num["_lower"], den["_lower"]
-    ma, mb = _median(a), _median(b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if math.isfinite(ma) and math.isfinite(mb):
-            ratio, bound = ma / mb, "exact"
-        elif math.isfinite(mb):
-            ratio, bound = _median(al) / mb, "lower"
-        elif math.isfinite(ma):
-            ratio, bound = ma / _median(bl), "upper"
-        else:
-            ratio, bound = math.nan, "undetermined"
-
-        ci, ci_bound = None, None
-        if n_boot > 0 and a.size and b.size:
-            # One stream per (pair, seed), independent of how many pairs there are.
-            key = [seed, zlib.crc32(num["label"].encode()), zlib.crc32(den["label"].encode())]
-            rng = np.random.default_rng(key)
-            ia = rng.integers(0, al.size, (n_boot, al.size))
-            ib = rng.integers(0, bl.size, (n_boot, bl.size))
-            boot = np.median(al[ia], axis=1) / np.median(bl[ib], axis=1)
-            lo, hi = np.percentile(boot, [2.5, 97.5])
-            ci = [_num(float(lo)), _num(float(hi))]
-            ca, cb = bool(np.isinf(a).any()), bool(np.isinf(b).any())
-            ci_bound = {
-                (False, False): "exact",
-                (True, False): "lower",
-                (False, True): "upper",
-                (True, True): "undetermined",
-            }[ca, cb]
-    return {
-        "numerator": num["label"],
-        "denominator": den["label"],
-        "ratio": _num(float(ratio)),
-        "bound": bound,
-        "ci": ci,
-        "ci_bound": ci_bound,
-    }
+    # One stream per (pair, seed), independent of how many pairs there are.
+    key = [seed, zlib.crc32(num["label"].encode()), zlib.crc32(den["label"].encode())]
+    r = stats.median_ratio(
+        num["_sample"], den["_sample"], n_boot=n_boot, rng=np.random.default_rng(key), method=method
+    )
+    return {"numerator": num["label"], "denominator": den["label"], **r}
 
 
 def _speed_key(g: Mapping[str, Any]) -> tuple:
@@ -345,6 +338,8 @@ def summarize(
     seed: int = 0,
     reference: tuple[str, str] = REFERENCE,
     setting_keys: Sequence[str] = SETTING_KEYS,
+    ci_method: str = stats.DEFAULT_METHOD,
+    num_classes: int = 10,
 ) -> dict[str, Any]:
     """Best lr per ``by`` value within each setting, and ratios of steps to target.
 
@@ -352,15 +347,18 @@ def summarize(
     them), e.g. ``{"depth": 16}``. ``reference`` is the (numerator, denominator) pair named in
     the summary and the table, and the denominator is the column the table compares with.
     ``setting_keys``: the configuration keys that separate settings (default ``SETTING_KEYS``).
-    Returns plain JSON data (see the module docstring for the definitions)::
+    ``ci_method``: "percentile" or "bca" (``bench.stats``). ``num_classes``: the chance level
+    that defines a collapsed run. Returns plain JSON data (see the module docstring for the
+    definitions)::
 
         {"by", "reference", "conditions", "n_records", "n_boot", "seed",
          "settings": [{"setting": {key: value}, "groups": {label: {best_lr, median_steps,
-                       n_reached, n_seeds, ...}} (fastest first), "reference_label",
-                       "vs_reference": {label: ratio}, "pairs": [ratio],
+                       n_reached, n_censored, n_failed, n_seeds, ...}} (fastest first),
+                       "reference_label", "vs_reference": {label: ratio}, "pairs": [ratio],
                        "reference_pair": ratio | None}]}
 
-    where a ratio is ``{numerator, denominator, ratio, bound, ci, ci_bound}``.
+    where a ratio is ``{numerator, denominator, ratio, bound, ci, ci_bound, ci_method,
+    ci_by_method, paired, n_num, n_den}``.
     """
     by = tuple(by)
     for k in ("lr", "seed"):
@@ -413,23 +411,28 @@ def summarize(
                 kv = zip(param_keys, params, strict=True)
                 label += "[" + ",".join(f"{k}={v}" for k, v in kv) + "]"
             by_lr = {lr: [seeds[s] for s in sorted(seeds, key=_order)] for lr, seeds in lrs.items()}
-            groups.append(_group_summary(label, by_lr, fallback))
+            groups.append(_group_summary(label, by_lr, fallback, num_classes))
         groups.sort(key=_speed_key)
         g = {x["label"]: x for x in groups}
 
         num, den = reference
         ref_label = den if den in g else groups[0]["label"]
         pairs = [
-            _ratio(slow, fast, n_boot, seed) for fast, slow in itertools.combinations(groups, 2)
+            _ratio(slow, fast, n_boot, seed, ci_method)
+            for fast, slow in itertools.combinations(groups, 2)
         ]
         vs_ref = {
-            lab: _ratio(x, g[ref_label], n_boot, seed) for lab, x in g.items() if lab != ref_label
+            lab: _ratio(x, g[ref_label], n_boot, seed, ci_method)
+            for lab, x in g.items()
+            if lab != ref_label
         }
         ref_pair = None
         if num in g and den in g:
-            ref_pair = vs_ref[num] if ref_label == den else _ratio(g[num], g[den], n_boot, seed)
+            ref_pair = (
+                vs_ref[num] if ref_label == den else _ratio(g[num], g[den], n_boot, seed, ci_method)
+            )
         for x in groups:
-            del x["_values"], x["_lower"]
+            del x["_sample"]
         settings.append(
             {
                 "setting": dict(zip(setting_keys, _unfreeze(setting), strict=True)),
@@ -447,6 +450,7 @@ def summarize(
         "n_records": len(kept),
         "n_boot": n_boot,
         "seed": seed,
+        "ci_method": ci_method,
         "settings": settings,
     }
 
@@ -521,17 +525,35 @@ def _kv(d: Mapping[str, Any]) -> str:
 def _rows(s: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     ref = s["reference_label"]
     head = ["activation", "best lr", "steps to target [reached/seeds]", "final error"]
-    head.append(f"x/{ref} (95% CI)")
+    head += [f"x/{ref} (95% CI)", "censored/failed"]
     rows = []
     for label, g in s["groups"].items():
         lr = _fmt_lr(g["best_lr"]) + ("*" if g["best_lr_at_edge"] else "")
         ratio = "1 (reference)" if label == ref else _fmt_ratio(s["vs_reference"][label])
-        rows.append([label, lr, _steps_cell(g), _fmt_num(g["mean_final_error"]), ratio])
+        rows.append(
+            [label, lr, _steps_cell(g), _fmt_num(g["mean_final_error"]), ratio, _fail_cell(g)]
+        )
     return head, rows
 
 
+def _fail_cell(g: Mapping[str, Any]) -> str:
+    """'1/2 (2 diverged)': runs censored at the budget / runs that failed, and why."""
+    why = [f"{g[k]} {k[2:]}" for k in ("n_diverged", "n_collapsed") if g.get(k)]
+    text = f"{g.get('n_censored', 0)}/{g.get('n_failed', 0)}"
+    return text + (f" ({', '.join(why)})" if why else "")
+
+
+def _pair_note(r: Mapping[str, Any]) -> str:
+    how = "paired" if r.get("paired") else "unpaired"
+    return (
+        f"{how} seed bootstrap over {r.get('n_num')}/{r.get('n_den')} seeds, {r.get('ci_method')}"
+    )
+
+
 _LEGEND = (
-    "* best lr on the edge of its grid. >N: median not reached within N steps. "
+    "* best lr on the edge of its grid. Steps: Kaplan-Meier median over seeds; >N: median not "
+    "reached within N steps. censored/failed: runs that ran out of budget / diverged or "
+    "collapsed to chance (failures never reach the target; none is dropped). "
     ">= / <=: censored runs make the ratio (or CI) a lower / upper bound; "
     "?: censored on both sides."
 )
@@ -555,7 +577,8 @@ def format_table(summary: Mapping[str, Any]) -> str:
             rp = s["reference_pair"]
             out.append(
                 f"{rp['numerator']}/{rp['denominator']} = {_fmt_ratio(rp)} "
-                f"(> 1: {rp['denominator']} reaches the target in fewer steps)"
+                f"(> 1: {rp['denominator']} reaches the target in fewer steps). "
+                f"CI: {_pair_note(rp)}"
             )
     out += ["", _LEGEND]
     return "\n".join(out)
@@ -566,7 +589,8 @@ def _markdown(summary: Mapping[str, Any], run: Mapping[str, Any]) -> str:
     for k in ("git_commit", "config_hash", "status", "jax_version", "devices"):
         lines.append(f"- {k.replace('_', ' ')}: `{run.get(k)}`")
     lines.append(
-        f"- records: {summary['n_records']}; bootstrap: {summary['n_boot']} resamples of seeds"
+        f"- records: {summary['n_records']}; bootstrap: {summary['n_boot']} resamples of seeds "
+        f"(paired where both sides ran the same seeds), {summary.get('ci_method')} 95% CI"
     )
     lines.append("")
     if not summary["settings"]:
@@ -584,7 +608,10 @@ def _markdown(summary: Mapping[str, Any], run: Mapping[str, Any]) -> str:
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         if s["reference_pair"] is not None:
             rp = s["reference_pair"]
-            lines += ["", f"**{rp['numerator']}/{rp['denominator']} = {_fmt_ratio(rp)}**"]
+            lines += [
+                "",
+                f"**{rp['numerator']}/{rp['denominator']} = {_fmt_ratio(rp)}** ({_pair_note(rp)})",
+            ]
         if len(s["pairs"]) > 1:
             lines += ["", "| pair (slower/faster) | ratio (95% CI) |", "|---|---|"]
             lines += [

@@ -1,11 +1,18 @@
 """``python -m bench reproduce NAME [--full]``: the seed's claims, one command each.
 
-Each claim is a module of this package with ``TITLE`` and ``run(ctx) -> dict``; it writes
-``results/reproductions/NAME/`` (``.../NAME/gpu/`` with ``--full``): REPORT.md with the setup,
-measured vs published numbers with confidence intervals and a verdict in plain words, PNG
-figures, the raw records and meta.json (git commit, config, versions). The default setting
-fits 2 CPU cores; ``--full`` is the faithful setting for a GPU. ``--tiny`` runs seconds-long
-settings for the tests, writing under the given ``--out``.
+Each claim is a module of this package in testable pieces: ``spec(size)``, the sweep as data
+(size "tiny", "default" or "full"); ``analyse``, records in, summary dict out (pure);
+``verdict(summary) -> (status, text)``, status one of "held", "not held", "inconclusive"
+(pure; inconclusive when a 95% CI straddles the claim's threshold); figures; ``report``, which
+writes REPORT.md from the summary; and ``run(ctx) -> summary`` chaining them. Where a claim
+compares training speed at an lr chosen per setting, its spec runs ``bench.protocol`` (lr tuned
+on tuning seeds, measured on 8 fresh ones); the summary's ``protocol`` object says how.
+
+A claim writes ``results/reproductions/NAME/`` (``.../NAME/gpu/`` with ``--full``): REPORT.md
+with the setup, measured vs published numbers with confidence intervals and a verdict in plain
+words, PNG figures, summary.json, the raw records and meta.json (git commit, config, versions).
+The default setting fits 2 CPU cores; ``--full`` is the faithful setting for a GPU. ``--tiny``
+runs seconds-long settings for the tests, writing under the given ``--out``.
 """
 
 from __future__ import annotations
@@ -60,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     names = list(CLAIMS) if args.name == "all" else [args.name]
     for name in names:
         s = run(name, out=args.out, full=args.full, tiny=args.tiny, data_dir=args.data_dir)
-        print(f"{name}: {s.get('verdict', '')}  ->  {s.get('report', '')}", file=sys.stdout)
+        print(f"{name}: {s.get('status', '')}  ->  {s.get('report', '')}", file=sys.stdout)
     return 0
 
 

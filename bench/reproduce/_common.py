@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import results, summary
+from bench import results, stats, summary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ def write_report(
     setup: str,
     results_md: str,
     verdict: str,
-    figures: list[str] = (),
+    figures: Sequence[str] = (),
     config: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -133,20 +133,12 @@ N_BOOT = 2000
 def boot_ci(
     values: Sequence[float], stat: str = "median", n_boot: int = N_BOOT, seed: int = 0
 ) -> tuple[float, float] | None:
-    """Percentile-bootstrap 95% CI of the median (or mean) of ``values`` over seeds.
+    """Percentile-bootstrap 95% CI of the median (or mean) of ``values`` over seeds
+    (``bench.stats.bootstrap_ci``).
 
     ``inf`` (a censored run) stays inf, so an upper end of inf means "not determined".
     """
-    v = np.asarray([math.inf if x is None else float(x) for x in values], np.float64)
-    if v.size == 0:
-        return None
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, v.size, (n_boot, v.size))
-    f = np.median if stat == "median" else np.mean
-    with np.errstate(invalid="ignore"):
-        boot = f(v[idx], axis=1)
-        lo, hi = np.percentile(boot, [2.5, 97.5], method="lower" if stat == "median" else "linear")
-    return float(lo), float(hi)
+    return stats.bootstrap_ci(values, stat, n_boot=n_boot, seed=seed)
 
 
 def clean(v: Any) -> Any:
@@ -260,3 +252,232 @@ def fmt_num(x: float | None, d: int = 3) -> str:
 def fmt_interval(ci: tuple[float, float] | None, d: int = 3) -> str:
     """A confidence interval as "[lo, hi]"; "-" when there is none."""
     return "-" if ci is None else f"[{fmt_num(ci[0], d)}, {fmt_num(ci[1], d)}]"
+
+
+# --------------------------------------------------------------------------- the tuned protocol
+
+HELD, NOT_HELD, INCONCLUSIVE = "held", "not held", "inconclusive"
+STATUSES = (HELD, NOT_HELD, INCONCLUSIVE)
+
+
+def pick(size: str, *, tiny: Any, default: Any, full: Any) -> Any:
+    """The value for ``size`` ("tiny", "default" or "full")."""
+    return {"tiny": tiny, "default": default, "full": full}[size]
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuned:
+    """A finished tuned sweep (``bench.protocol``): its directory, the protocol's summary and
+    every run, each with its ``stage`` ("tune" or "measure")."""
+
+    root: Path
+    protocol: dict[str, Any]
+    records: list[dict[str, Any]]
+
+    @property
+    def measured(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["stage"] == "measure"]
+
+    def stage_dirs(self, stage: str) -> list[Path]:
+        return sorted(p.parent for p in (self.root / "stages").glob(f"*-{stage}/*/records.jsonl"))
+
+
+def tuned_sweep(ctx: Context, spec: dict[str, Any]) -> Tuned:
+    """Run (or resume) a spec with ``protocol = "tuned"`` under ``<out_dir>/runs``: the lr is
+    tuned per setting on ``tuning_seeds``, then measured on the ``seed`` axis."""
+    from bench import config, protocol
+
+    spec = {"data_dir": ctx.data_dir, **spec} if ctx.data_dir else dict(spec)
+    cfg = config.parse(spec)
+    if cfg.protocol != "tuned":
+        raise ValueError(f"protocol: tuned_sweep runs protocol = 'tuned', got {cfg.protocol!r}")
+    root = protocol.run_protocol(
+        cfg, ctx.out_dir / "runs", progress=sys.stderr.isatty(), report=False
+    )
+    p, records = protocol.load(root)
+    return Tuned(root, p, records)
+
+
+_RUN_KEYS: tuple[str, ...] = (
+    "dataset",
+    "model",
+    "activation",
+    "depth",
+    "width",
+    "channels",
+    "init",
+    "optimizer",
+)
+_RUN_KEYS += ("batch_size", "steps", "init_scale", "bias_init", "slope", "lr", "seed")
+
+
+def _run_key(r: Mapping[str, Any]) -> str:
+    return results.to_json({k: r.get(k) for k in _RUN_KEYS}, sort_keys=True)
+
+
+def measured_curves(t: Tuned) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """(record, curves) of every measurement run (stage directories left by older runs of the
+    same claim, at an lr no longer chosen, are skipped)."""
+    want = {_run_key(r) for r in t.measured}
+    out = []
+    for d in t.stage_dirs("measure"):
+        recs, curves = summary.load_run(d)
+        out += [(r, curves.get(r["config_id"], {})) for r in recs if _run_key(r) in want]
+    return out
+
+
+def slim_stages(t: Tuned, keep: Sequence[str] = SLIM_KEEP, every: int = 1) -> None:
+    """``slim_curves`` on every stage directory of a tuned sweep."""
+    for stage in ("tune", "measure"):
+        for d in t.stage_dirs(stage):
+            slim_curves(d, keep, every)
+
+
+def select(records: Sequence[Mapping[str, Any]], **match: Any) -> list[dict[str, Any]]:
+    """The records whose fields equal ``match``, in seed order."""
+    out = [dict(r) for r in records if all(r.get(k) == v for k, v in match.items())]
+    return sorted(out, key=lambda r: (r.get("seed") is None, r.get("seed")))
+
+
+def km(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Kaplan-Meier median steps to target of one setting's runs (one per seed), its seed-
+    bootstrap 95% CI (None ends: not reached), and the count of each outcome (``bench.stats``:
+    censored runs ran out of budget; diverged and collapsed runs are failures, counted as
+    never reaching the target)."""
+    from bench import protocol
+
+    s = stats.sample(records)
+    m = stats.km_median(s.time, s.event) if records else math.nan
+    return {
+        "median": float(m) if math.isfinite(m) else None,
+        "ci": protocol.median_interval(s),
+        "n": len(records),
+        **{o: s.count(o) for o in stats.OUTCOMES},
+        "failed": int(s.failed.sum()),
+    }
+
+
+def ratio(num: Sequence[Mapping[str, Any]], den: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """KM median steps of ``num`` / ``den`` with a seed-bootstrap 95% CI, paired when both ran
+    the same seeds (``bench.stats.median_ratio``)."""
+    return stats.median_ratio(stats.sample(num), stats.sample(den))
+
+
+def side(ci: Sequence[float | None] | None, threshold: float, bound: str | None = "exact") -> int:
+    """+1 when the CI lies above ``threshold``, -1 below, 0 when it straddles it or is not
+    determined. ``bound`` ("lower": the ends can only be too low; "upper": too high) keeps only
+    the conclusions the bound still supports."""
+    lo, hi = ci if ci else (None, None)
+    if lo is not None and lo > threshold and bound in ("exact", "lower", None):
+        return 1
+    if hi is not None and hi < threshold and bound in ("exact", "upper", None):
+        return -1
+    return 0
+
+
+def status(sign: int, held: int) -> str:
+    """HELD when ``sign`` is the side the claim predicts, NOT_HELD on the other side,
+    INCONCLUSIVE at 0."""
+    return INCONCLUSIVE if sign == 0 else HELD if sign == held else NOT_HELD
+
+
+def combine(statuses: Sequence[str]) -> str:
+    """A claim of several parts: held if every part held, not held if any part did not,
+    inconclusive otherwise."""
+    if any(s == NOT_HELD for s in statuses):
+        return NOT_HELD
+    return HELD if statuses and all(s == HELD for s in statuses) else INCONCLUSIVE
+
+
+def proportion_ci(k: int, n: int) -> list[float] | None:
+    """Clopper-Pearson 95% CI of a proportion k / n (None for n = 0)."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return None
+    ci = binomtest(k, n).proportion_ci(0.95, method="exact")
+    return [float(ci.low), float(ci.high)]
+
+
+def protocol_block(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``protocol`` object of a claim's summary from ``bench.protocol``'s summary."""
+    pr = p["protocol"]
+    return {
+        "design": "tuned",
+        "statistical_unit": "seed (measurement seeds; paired across settings)",
+        "tuning_seeds": pr["tuning_seeds"],
+        "measurement_seeds": pr["measurement_seeds"],
+        "lr_grid": pr["lr_grid"],
+        "lr_extensions": pr["lr_extensions"],
+        "estimator": pr["estimator"],
+        "ci_method": pr["ci_method"],
+        "n_measured": pr["n_measured"],
+        "n_censored": pr["n_censored"],
+        "n_failed": pr["n_failed"],
+        "brackets": [
+            {
+                "setting": row["label"],
+                "lr": row["lr"],
+                "below": row["bracket"]["below"],
+                "above": row["bracket"]["above"],
+                "closed": row["bracket"]["closed"],
+                "open_side": row["bracket"]["open_side"],
+                "tried": [g["lr"] for g in row["tuning"]],
+            }
+            for row in p["settings"]
+        ],
+    }
+
+
+def grid_block(seeds: Sequence[int], ci_method: str, **extra: Any) -> dict[str, Any]:
+    """The ``protocol`` object of a claim whose grid is itself the design (no lr tuning)."""
+    return {
+        "design": "grid",
+        "statistical_unit": "seed",
+        "measurement_seeds": list(seeds),
+        "ci_method": ci_method,
+        **extra,
+    }
+
+
+def protocol_md(block: Mapping[str, Any]) -> str:
+    """The protocol in words and, for a tuned design, the lr bracket of each setting."""
+    if block["design"] != "tuned":
+        return (
+            f"Design: the grid as given, no lr tuning; statistical unit: the seed "
+            f"({len(block['measurement_seeds'])} seeds {block['measurement_seeds']}); "
+            f"CIs: {block['ci_method']}."
+        )
+    text = (
+        f"Protocol (`bench.protocol`): the lr of each setting is tuned on seeds "
+        f"{block['tuning_seeds']} starting from the grid {block['lr_grid']} and extended (at most "
+        f"{block['lr_extensions']} times per side) until the best lr is bracketed; every number "
+        f"below comes from the {len(block['measurement_seeds'])} measurement seeds "
+        f"{block['measurement_seeds']} at the chosen lr. {block['estimator']}; CIs: "
+        f"{block['ci_method']}. Measurement runs: {block['n_measured']}, of which "
+        f"{block['n_censored']} censored (budget ran out) and {block['n_failed']} failed "
+        "(diverged or collapsed to chance; counted, never dropped)."
+    )
+    rows = [
+        [
+            b["setting"],
+            ", ".join(f"{x:g}" for x in b["tried"]),
+            f"{b['lr']:g}",
+            "closed" if b["closed"] else "OPEN " + "/".join(b["open_side"]),
+        ]
+        for b in block["brackets"]
+    ]
+    return text + "\n\n" + md_table(["setting", "lrs tried", "chosen lr", "bracket"], rows)
+
+
+def fmt_km(c: Mapping[str, Any] | None, budget: int | None = None) -> str:
+    """'median [lo, hi]' of ``km``; '>budget' where not reached."""
+    if not c:
+        return "-"
+    lo, hi = c["ci"] or [None, None]
+    return f"{fmt_steps(c['median'], budget)} [{fmt_steps(lo, budget)}, {fmt_steps(hi, budget)}]"
+
+
+def fmt_outcomes(c: Mapping[str, Any]) -> str:
+    """'reached/n (c censored, f failed)'."""
+    return f"{c['reached']}/{c['n']} ({c['censored']} censored, {c['failed']} failed)"

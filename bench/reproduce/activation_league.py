@@ -1,6 +1,7 @@
-"""Claim 3: a league table of every registered activation on one task, ranked by median steps
-to a training-error target and by final training error, with seed-bootstrap CIs; compared
-with the ranking of Ramachandran, Zoph & Le (2017).
+"""Claim 3: a league table of every registered activation on one task, ranked by Kaplan-Meier
+median steps to a training-error target (each activation at its own tuned lr, measured on 8
+fresh seeds, ``bench.protocol``) and by final training error at that lr, with seed-bootstrap
+CIs; compared with the ranking of Ramachandran, Zoph & Le (2017).
 """
 
 from __future__ import annotations
@@ -18,14 +19,21 @@ from bench.reproduce._common import (
     clean,
     dir_size,
     fmt_ci,
+    fmt_km,
     fmt_ratio,
-    fmt_steps,
+    km,
     md_table,
+    pick,
+    protocol_block,
+    protocol_md,
+    ratio,
     save_figure,
-    slim_curves,
-    steps_values,
-    sweep,
+    select,
+    side,
+    slim_stages,
+    status,
     theory_chi1,
+    tuned_sweep,
     write_report,
 )
 
@@ -44,234 +52,283 @@ order.
 """
 
 
-def _spec(ctx: Context) -> dict[str, Any]:
+SMOOTH = ("silu", "gelu", "mish", "elu", "selu")
+SATURATING = ("sigmoid", "tanh", "hard_tanh", "soft_sign")
+CHANCE_ERROR = 0.9  # a failed run's final error: chance on 10 classes
+
+
+def spec(size: str, data_dir: str | None = None) -> dict[str, Any]:
+    """The sweep: every registered activation in one MLP, lr tuned per activation."""
     names = list(activations.names())
     return {
         "experiment": "activation_league",
         "description": "all activations, MNIST-1D MLP, SGD, steps to target and final error",
-        "dataset": ctx.pick(tiny="mnist1d", default="mnist1d", full="fashion-mnist"),
+        "dataset": pick(size, tiny="mnist1d", default="mnist1d", full="fashion-mnist"),
         "model": "mlp",
-        "activation": ctx.pick(tiny=["relu", "tanh"], default=names, full=names),
-        "depth": ctx.pick(tiny=2, default=4, full=8),
-        "width": ctx.pick(tiny=16, default=64, full=256),
+        "activation": pick(size, tiny=["relu", "silu"], default=names, full=names),
+        "depth": pick(size, tiny=2, default=4, full=8),
+        "width": pick(size, tiny=16, default=64, full=256),
         "init": "lecun_normal",
         "optimizer": "sgd",
-        "batch_size": ctx.pick(tiny=32, default=128, full=128),
-        "steps": ctx.pick(tiny=20, default=500, full=5000),
-        "eval_every": ctx.pick(tiny=10, default=25, full=100),
-        "eval_size": ctx.pick(tiny=100, default=500, full=5000),
-        "target": ctx.pick(tiny=0.85, default=0.4, full=0.15),
-        "lr": ctx.pick(
+        "batch_size": pick(size, tiny=32, default=128, full=128),
+        "steps": pick(size, tiny=20, default=500, full=5000),
+        "eval_every": pick(size, tiny=10, default=25, full=100),
+        "eval_size": pick(size, tiny=100, default=500, full=5000),
+        "target": pick(size, tiny=0.85, default=0.4, full=0.15),
+        "lr": pick(
+            size,
             tiny=[0.1],
-            default=[4.0, 2.0, 1.0, 0.5, 0.25, 0.1],
+            default=[2.0, 1.0, 0.5, 0.25],
             full=[2.0, 1.0, 0.5, 0.2, 0.1, 0.05],
         ),
-        "seed": ctx.pick(tiny=[0], default=[0, 1, 2], full=[0, 1, 2, 3, 4]),
+        "protocol": "tuned",
+        # 4 lrs x 2 tuning seeds = 8 lanes, as many as the measurement seeds: the two stages
+        # share one compiled program per activation (20 activations on 2 CPU cores)
+        "tuning_seeds": pick(size, tiny=[1000], default=[1000, 1001], full=[1000, 1001, 1002]),
+        "lr_extensions": pick(size, tiny=0, default=2, full=4),
+        "seed": pick(size, tiny=[0, 1], default=list(range(8)), full=list(range(8))),
+        # no early_exit: the final training error at the budget is the second ranking
         "strategy": "auto",
     }
 
 
-def _plot(ctx, rows_steps, rows_err, budget) -> str:
+# --------------------------------------------------------------------------- analysis (pure)
+
+
+def analyse(records: list[dict[str, Any]], p: dict[str, Any], sp: dict[str, Any]) -> dict[str, Any]:
+    """Records of the tuned sweep and the protocol's summary -> two rankings on the measurement
+    seeds: KM median steps to target (with x/relu paired ratios), and mean final training error
+    (failed runs at chance) at the same tuned lr."""
+    meas = [r for r in records if r["stage"] == "measure"]
+    relu = select(meas, activation="relu")
+    rows = []
+    for row in p["settings"]:
+        a = row["activation"]
+        rs = select(meas, activation=a)
+        err = [
+            CHANCE_ERROR
+            if r.get("diverged") or r.get("final_train_error") is None
+            else float(r["final_train_error"])
+            for r in rs
+        ]
+        try:
+            chi = theory_chi1(a, 1.0, 0.0)
+        except Exception:  # no mean-field theory for this activation
+            chi = math.nan
+        rows.append(
+            {
+                "activation": a,
+                "lr": row["lr"],
+                "bracket_closed": row["bracket"]["closed"],
+                **km(rs),
+                "vs_relu": ratio(rs, relu) if a != "relu" and relu else None,
+                "final_error_mean": float(np.mean(err)) if err else None,
+                "final_error_ci": boot_ci(err, "mean") if err else None,
+                "chi1": chi,
+            }
+        )
+    by_steps = sorted(
+        rows,
+        key=lambda r: (
+            r["median"] is None,
+            r["median"] or 0.0,
+            r["final_error_mean"],
+            r["activation"],
+        ),
+    )
+    by_err = sorted(rows, key=lambda r: (r["final_error_mean"], r["activation"]))
+    rank_steps = {r["activation"]: i + 1 for i, r in enumerate(by_steps)}
+    rank_err = {r["activation"]: i + 1 for i, r in enumerate(by_err)}
+    for r in rows:
+        r["rank_steps"], r["rank_error"] = rank_steps[r["activation"]], rank_err[r["activation"]]
+    rho = None
+    if len(rows) > 2:
+        from scipy.stats import spearmanr
+
+        acts = list(rank_steps)
+        rho = float(spearmanr([rank_steps[a] for a in acts], [rank_err[a] for a in acts])[0])
+    return {
+        "target": sp["target"],
+        "steps": sp["steps"],
+        "ranking": by_steps,
+        "spearman_steps_vs_error": rho,
+        "identity_included": "identity" in rank_steps,
+        "protocol": protocol_block(p),
+    }
+
+
+def verdict(s: dict[str, Any]) -> tuple[str, str]:
+    """The claim's core, Swish (silu) at least as fast as relu: held when the 95% CI of
+    silu/relu steps lies below 1, not held when above 1, inconclusive when it includes 1 (no
+    equivalence margin is claimed, so "matches" cannot be told from "slower by a little").
+    The other smooth and the saturating activations are described in words."""
+    by = {r["activation"]: r for r in s["ranking"]}
+    silu = by.get("silu")
+    if silu is None or silu["vs_relu"] is None or silu["vs_relu"]["ratio"] is None:
+        return status(0, -1), "silu/relu could not be measured (missing or both censored)."
+    r = silu["vs_relu"]
+    st = status(side(r["ci"], 1.0, r["ci_bound"]), -1)
+    head = {
+        -1: "silu reached the target faster than relu (CI below 1)",
+        1: "silu was slower than relu (CI above 1)",
+        0: "the CI includes 1: no measured difference",
+    }[side(r["ci"], 1.0, r["ci_bound"])]
+
+    def group(names: tuple[str, ...]) -> str:
+        out = []
+        for a in names:
+            x = by.get(a)
+            if x is None or x["vs_relu"] is None:
+                continue
+            sg = side(x["vs_relu"]["ci"], 1.0, x["vs_relu"]["ci_bound"])
+            word = {1: "slower", -1: "faster", 0: "no measured difference"}[sg]
+            out.append(f"{a} {fmt_ratio(x['vs_relu'])} ({word})")
+        return "; ".join(out) or "none measured"
+
+    text = (
+        f"silu/relu steps to target = {fmt_ratio(r)}: {head}. silu ranks {silu['rank_steps']}/"
+        f"{len(by)} by steps and {silu['rank_error']}/{len(by)} by final error"
+        + (
+            f"; relu {by['relu']['rank_steps']} and {by['relu']['rank_error']}"
+            if "relu" in by
+            else ""
+        )
+        + f". Other smooth ReLU-like activations, x/relu: {group(SMOOTH[1:])}. Saturating "
+        f"ones, x/relu: {group(SATURATING)}."
+    )
+    return st, text
+
+
+def _plot(ctx: Context, s: dict[str, Any]) -> str:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * len(rows_steps) + 1.8))
+    budget, rows = s["steps"], s["ranking"]
+    rows_err = sorted(rows, key=lambda r: r["rank_error"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * len(rows) + 1.8))
     ax = axes[0]
-    for i, r in enumerate(rows_steps):
-        m = r["median_steps"]
-        lo, hi = r["ci"] or (math.nan, math.nan)
+    for i, r in enumerate(rows):
+        m = r["median"]
+        lo, hi = (math.nan if v is None else v for v in (r["ci"] or (None, None)))
         x = m if m is not None else budget
         hi_d = min(hi, budget * 1.1) if math.isfinite(hi) else budget * 1.1
+        lo_d = lo if math.isfinite(lo) else x
         ax.errorbar(
             x,
             i,
-            xerr=[[x - min(lo, x)], [max(hi_d - x, 0)]],
+            xerr=[[x - min(lo_d, x)], [max(hi_d - x, 0)]],
             fmt="o" if m is not None else "x",
             color="tab:blue" if m is not None else "tab:red",
             capsize=3,
         )
-    ax.axvline(budget, color="k", ls=":", lw=1, label=f"budget {budget} (x: median censored)")
-    ax.set_yticks(range(len(rows_steps)), [r["activation"] for r in rows_steps])
+    ax.axvline(budget, color="k", ls=":", lw=1, label=f"budget {budget} (x: median not reached)")
+    ax.set_yticks(range(len(rows)), [r["activation"] for r in rows])
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlabel("median steps to target at best lr (95% CI)")
+    ax.set_xlabel("KM median steps to target at the tuned lr (95% CI)")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     ax = axes[1]
     for i, r in enumerate(rows_err):
-        lo, hi = r["ci"]
-        ax.errorbar(r["mean"], i, xerr=[[r["mean"] - lo], [hi - r["mean"]]], fmt="o", capsize=3)
+        lo, hi = r["final_error_ci"]
+        m = r["final_error_mean"]
+        ax.errorbar(m, i, xerr=[[m - lo], [hi - m]], fmt="o", capsize=3)
     ax.set_yticks(range(len(rows_err)), [r["activation"] for r in rows_err])
     ax.invert_yaxis()
-    ax.set_xlabel(f"final training error at step {budget}, best lr (mean over seeds, 95% CI)")
+    ax.set_xlabel(f"final training error at step {budget}, tuned lr (mean over seeds, 95% CI)")
     ax.grid(alpha=0.3)
-    fig.suptitle("League (fastest / lowest first)")
+    fig.suptitle("League on the measurement seeds (fastest / lowest first)")
     fig.tight_layout()
     return save_figure(ctx, fig, "league.png")
 
 
-def run(ctx: Context) -> dict[str, Any]:
-    spec = _spec(ctx)
-    run_dir, records = sweep(ctx, spec)
-    slim_curves(run_dir)
-    budget, target = spec["steps"], spec["target"]
-    s = summary.summarize(records, reference=("tanh", "relu"))["settings"][0]
+# --------------------------------------------------------------------------- report
 
-    # Ranking 1: median steps to target at each activation's best lr (summary order).
-    rows_steps = []
-    for label, g in s["groups"].items():
-        rows_steps.append(
-            {
-                "activation": label,
-                "best_lr": g["best_lr"],
-                "best_lr_at_edge": g["best_lr_at_edge"],
-                "median_steps": g["median_steps"],
-                "ci": boot_ci(steps_values(g)),
-                "n_reached": g["n_reached"],
-                "n_seeds": g["n_seeds"],
-                "vs_relu": s["vs_reference"].get(label) if label != "relu" else None,
-            }
-        )
-    # Ranking 2: final training error, each activation at the lr with the lowest mean final
-    # error (a diverged run counts as error 0.9, chance).
-    rows_err = []
-    for act in {r["activation"] for r in records}:
-        by_lr: dict[float, list[float]] = {}
-        for r in records:
-            if r["activation"] == act:
-                e = r["final_train_error"]
-                by_lr.setdefault(r["lr"], []).append(0.9 if e is None or r["diverged"] else e)
-        lr = min(by_lr, key=lambda k: (np.mean(by_lr[k]), k))
-        v = by_lr[lr]
-        rows_err.append(
-            {"activation": act, "lr": lr, "mean": float(np.mean(v)), "ci": boot_ci(v, "mean")}
-        )
-    rows_err.sort(key=lambda r: (r["mean"], r["activation"]))
-    rank_err = {r["activation"]: i + 1 for i, r in enumerate(rows_err)}
-    rank_steps = {r["activation"]: i + 1 for i, r in enumerate(rows_steps)}
-    fig = _plot(ctx, rows_steps, rows_err, budget)
 
-    chi = {}
-    for r in rows_steps:
-        try:
-            chi[r["activation"]] = theory_chi1(r["activation"], 1.0, 0.0)
-        except Exception:
-            chi[r["activation"]] = math.nan
-    err_by = {r["activation"]: r for r in rows_err}
+def report(ctx: Context, sp: dict[str, Any], s: dict[str, Any], figs: list[str]) -> dict[str, Any]:
+    """REPORT.md and summary.json from the summary (every number in the text comes from it)."""
+    budget, target, rows = s["steps"], s["target"], s["ranking"]
     table = md_table(
         [
             "rank (steps)",
             "activation",
-            "best lr",
-            "median steps to target [95% CI]",
+            "tuned lr",
+            "KM median steps to target [95% CI]",
             "reached",
             "x / relu steps [95% CI]",
             "rank (final error)",
-            "final error (mean [95% CI], at lr)",
+            "final error (mean [95% CI])",
             "chi_1 at LeCun init",
         ],
         [
             [
-                rank_steps[r["activation"]],
+                r["rank_steps"],
                 r["activation"],
-                f"{r['best_lr']:g}" + (" (edge)" if r["best_lr_at_edge"] else ""),
-                f"{fmt_steps(r['median_steps'], budget)} {fmt_ci(r['ci'], budget)}",
-                f"{r['n_reached']}/{r['n_seeds']}",
+                f"{r['lr']:g}" + ("" if r["bracket_closed"] else " (open)"),
+                fmt_km(r, budget),
+                f"{r['reached']}/{r['n']} ({r['failed']} failed)",
                 "1 (reference)" if r["activation"] == "relu" else fmt_ratio(r["vs_relu"]),
-                rank_err[r["activation"]],
-                f"{err_by[r['activation']]['mean']:.3f} "
-                f"{fmt_ci(err_by[r['activation']]['ci'], digits=3)} "
-                f"(lr {err_by[r['activation']]['lr']:g})",
-                f"{chi[r['activation']]:.3g}",
+                r["rank_error"],
+                f"{r['final_error_mean']:.3f} {fmt_ci(r['final_error_ci'], digits=3)}",
+                f"{r['chi1']:.3g}",
             ]
-            for r in rows_steps
+            for r in rows
         ],
     )
-    from scipy.stats import spearmanr
-
-    acts = list(rank_steps)
-    rho = float(spearmanr([rank_steps[a] for a in acts], [rank_err[a] for a in acts])[0])
-
-    setup = f"""
-Data: {spec["dataset"]}. Model: MLP, {spec["depth"]} hidden layers of width {spec["width"]},
-LeCun normal init (Var W = 1/fan_in, zero biases: the init SELU was designed for, neutral for
-the others), plain SGD, batch {spec["batch_size"]}, {budget} steps, lr grid {spec["lr"]} per
-activation, seeds {spec["seed"]}. Activations: all {len(spec["activation"])} registered in
-`activations.names()` with their default hyperparameters (leaky_relu 0.01, prelu init 0.25
-per layer, elu/celu alpha 1, silu beta 1, gelu tanh approximation as jax.nn), **identity
-included as a baseline**: the same network with no nonlinearity is a linear classifier, so an
-activation that ranks near it buys nothing on this task within this budget. Steps to target:
-first evaluation (every {spec["eval_every"]} steps, on the first {spec["eval_size"]} training
-examples) at or below {target:g} training error, median over seeds at the activation's best lr,
-95% CI by bootstrap over seeds (censored runs stay censored: an upper end shown as >budget is
-undetermined). Final error: training error at step {budget} at the lr with the lowest mean
-final error, mean over seeds, bootstrap CI. chi_1 at (sigma_w = 1, sigma_b = 0) from
-activations.theory.
-"""
-    top3 = [r["activation"] for r in rows_steps[:3]]
-    top3e = [r["activation"] for r in rows_err[:3]]
-    relu_rank = rank_steps.get("relu")
-    silu_rank = rank_steps.get("silu")
-    smooth = [a for a in ("silu", "gelu", "mish", "elu", "selu") if a in rank_steps]
-    above = [a for a in smooth if rank_steps[a] < relu_rank] if relu_rank else []
-    sat = [a for a in ("sigmoid", "tanh", "hard_tanh", "soft_sign") if a in rank_steps]
-    n = len(rank_steps)
-    silu_above = bool(silu_rank and relu_rank and silu_rank < relu_rank)
-    silu_vs = "silu ranks above relu" if silu_above else "silu does not rank above relu"
-    silu_r = next((r["vs_relu"] for r in rows_steps if r["activation"] == "silu"), None)
-    if silu_r is not None:
-        ci = silu_r.get("ci") or [None, None]
-        sig = ci[1] is not None and ci[1] < 1
-        silu_vs += f" (silu/relu steps = {fmt_ratio(silu_r)}: " + (
-            "the CI excludes 1)" if sig else "the CI includes 1, so not a measured difference)"
-        )
-    edge = [r["activation"] for r in rows_steps if r["best_lr_at_edge"]]
-    edge_txt = (
-        f"The best lr lies on the edge of the grid {spec['lr']} for {len(edge)} of {n} "
-        f"activations ({', '.join(edge)}): their numbers could improve with a wider grid."
-        if edge
-        else "Every best lr lies inside the grid."
+    chis = [r["chi1"] for r in rows if math.isfinite(r["chi1"])]
+    identity = (
+        ", **identity included as a baseline**: the same network with no nonlinearity is a "
+        "linear classifier"
+        if s["identity_included"]
+        else ""
     )
-    verdict = f"""
-Fastest to {target:g}: {", ".join(top3)}; lowest final error: {", ".join(top3e)}. relu ranks
-{relu_rank}/{n} by steps and {rank_err.get("relu")}/{n} by final error; silu (Swish-1) ranks
-{silu_rank}/{n} and {rank_err.get("silu")}/{n}. Of the smooth ReLU-like activations
-({", ".join(smooth)}), {len(above)} rank above relu by steps ({", ".join(above) or "none"}).
-The saturating ones rank {", ".join(f"{a} {rank_steps[a]}" for a in sat)} by steps. Spearman
-correlation between the two rankings: {rho:.2f}.
+    setup = f"""
+Data: {sp["dataset"]}. Model: MLP, {sp["depth"]} hidden layers of width {sp["width"]},
+LeCun normal init (Var W = 1/fan_in, zero biases: the init SELU was designed for, neutral for
+the others), plain SGD, batch {sp["batch_size"]}, {budget} steps. Activations: all
+{len(sp["activation"])} registered in `activations.names()` with their default hyperparameters
+(leaky_relu 0.01, prelu init 0.25 per layer, elu/celu alpha 1, silu beta 1, gelu tanh
+approximation as jax.nn){identity}.
+Steps to target: first evaluation (every {sp["eval_every"]} steps, on the first
+{sp["eval_size"]} training examples) at or below {target:g} training error. Final error:
+training error at step {budget} at the same tuned lr (failed runs count as chance, 0.9), mean
+over the measurement seeds with a bootstrap CI. chi_1 at (sigma_w = 1, sigma_b = 0) from
+activations.theory.
+
+{protocol_md(s["protocol"])}
+"""
+    st, head = verdict(s)
+    rho = s["spearman_steps_vs_error"]
+    verdict_md = f"""
+**{st.capitalize()}.** {head}
 
 Compared with Ramachandran et al.: their Swish > baselines ordering is a test-accuracy result
-for large CNNs; here, on a small MLP measured by training speed, {silu_vs}.
-{edge_txt} Activations that never reached the target are listed in alphabetical order
-in the steps ranking (their medians are all censored at the budget); the final-error ranking
-orders them.
-
-Many neighbouring CIs overlap (see the table): with {len(spec["seed"])} seeds and a
-{len(spec["lr"])}-value lr grid, ranks that differ by a few places are not distinguishable;
-only the gaps between groups whose CIs are disjoint are measured facts. Conditions: one task,
-one width/depth, plain SGD, LeCun init. The init is not neutral: at sigma_w = 1 the per-layer
-gradient factor chi_1 ranges from {min(chi.values()):.2g} to {max(chi.values()):.2g} across
-activations (table), so some start near the edge of chaos and others deep in the ordered
-phase; at depth {spec["depth"]} that matters less than it would in a deep net.
+for large CNNs after full training; here it is training speed of a small MLP, so only the order
+is comparable. Spearman correlation between the two rankings:
+{"n/a" if rho is None else f"{rho:.2f}"}. Neighbouring ranks whose CIs overlap are not
+distinguishable; only gaps whose ratio CI excludes 1 are measured facts. Activations whose
+median is not reached are ordered by final error. Conditions: one task, one width/depth, plain
+SGD, LeCun init; at sigma_w = 1 chi_1 ranges from {min(chis, default=math.nan):.2g} to
+{max(chis, default=math.nan):.2g} across activations, so some start near the edge of chaos and
+others deep in the ordered phase.
 """
-    data = {
-        "ranking_steps": rows_steps,
-        "ranking_final_error": rows_err,
-        "spearman_steps_vs_error": rho,
-        "identity_included": True,
-        "target": target,
-        "steps": budget,
-        "run_dir": str(run_dir),
-        "results_bytes": dir_size(ctx.out_dir),
-    }
-    results_md = table + "\n\n" + summary._LEGEND
+    data = {**s, "status": st, "results_bytes": dir_size(ctx.out_dir)}
     return write_report(
         ctx,
         title=TITLE,
         claim=CLAIM,
         setup=setup,
-        results_md=results_md,
-        verdict=verdict,
-        figures=[fig],
-        config=spec,
+        results_md=table + "\n\n" + summary._LEGEND,
+        verdict=verdict_md,
+        figures=figs,
+        config=sp,
         data=clean(data),
     )
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    sp = spec(ctx.size, ctx.data_dir)
+    t = tuned_sweep(ctx, sp)
+    slim_stages(t)
+    s = analyse(t.records, t.protocol, sp)
+    s["run_dir"] = str(t.root)
+    return report(ctx, sp, s, [_plot(ctx, s)])

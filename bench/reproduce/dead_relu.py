@@ -8,10 +8,13 @@ A unit is dead when its derivative is 0 on every one of the diagnostic examples 
 statistic of a run is the fraction over all hidden units at the end of training
 (``final_dead_fraction`` averaged over the equal-width layers).
 
-Comparisons are paired: runs that differ only in bias init (or only in the init scheme, whose
-weights are the same standard draw scaled differently) share the seed, hence the initial
-draw and the minibatches, so the difference is taken per (init, lr, seed) and its mean gets a
-bootstrap CI over those pairs.
+The learning rate is the factor under study, so the grid is the design (no lr tuning). The
+statistical unit is the seed: runs that differ only in bias init (or only in the init scheme,
+whose weights are the same standard draw scaled differently, or only in the lr) share the seed,
+hence the initial draw and the minibatches. A comparison takes, per seed, the mean of the
+paired differences over the other factors' cells, and its 95% CI is a bootstrap over the
+seeds (8 at the default size), not over the (init, lr, seed) cells, which are not
+independent.
 """
 
 from __future__ import annotations
@@ -24,10 +27,17 @@ import numpy as np
 from bench.reproduce._common import (
     Context,
     boot_ci,
+    clean,
+    combine,
     dir_size,
+    grid_block,
     md_table,
+    pick,
+    protocol_md,
     save_figure,
+    side,
     slim_curves,
+    status,
     sweep,
     write_report,
 )
@@ -40,32 +50,34 @@ INITS = ("he_normal", "lecun_normal", "xavier_uniform")
 BIASES = (0.0, 0.01)
 
 
-def _spec(ctx: Context) -> dict[str, Any]:
-    steps = ctx.pick(tiny=20, default=1500, full=5000)
-    every = ctx.pick(tiny=10, default=150, full=250)
+def spec(size: str, data_dir: str | None = None) -> dict[str, Any]:
+    """The sweep: lr x bias init x init scheme x seed, ReLU MLPs with diagnostics."""
+    steps = pick(size, tiny=20, default=1500, full=5000)
+    every = pick(size, tiny=10, default=150, full=250)
     return {
         "experiment": "dead-relu",
         "dataset": "mnist1d",
         "activation": "relu",
         "depth": 4,
-        "width": ctx.pick(tiny=16, default=128, full=256),
-        "init": ctx.pick(tiny=["he_normal"], default=list(INITS), full=list(INITS)),
+        "width": pick(size, tiny=16, default=128, full=256),
+        "init": pick(size, tiny=["he_normal"], default=list(INITS), full=list(INITS)),
         "optimizer": "sgd",
-        "batch_size": ctx.pick(tiny=16, default=64, full=128),
+        "batch_size": pick(size, tiny=16, default=64, full=128),
         "steps": steps,
-        "lr": ctx.pick(
+        "lr": pick(
+            size,
             tiny=[0.01, 1.0],
             default=[0.01, 0.03, 0.1, 0.3, 0.6, 1.0],
             full=[0.003, 0.01, 0.03, 0.1, 0.3, 0.6, 1.0, 2.0],
         ),
         "bias_init": list(BIASES),
-        "seed": list(range(ctx.pick(tiny=2, default=3, full=8))),
+        "seed": list(range(pick(size, tiny=2, default=8, full=8))),
         "eval_every": every,
-        "eval_size": ctx.pick(tiny=64, default=1000, full=1000),
+        "eval_size": pick(size, tiny=64, default=1000, full=1000),
         "target": 0.5,
         "diagnostics": True,
         "diag_every": every,
-        "diag_size": ctx.pick(tiny=64, default=512, full=1000),
+        "diag_size": pick(size, tiny=64, default=512, full=1000),
     }
 
 
@@ -79,8 +91,9 @@ def _net_dead(r: dict[str, Any], key: str = "final_dead_fraction") -> float:
 
 
 def _paired(records: list[dict], vary: str, a: Any, b: Any, fixed: dict[str, Any]) -> dict:
-    """Mean over (other keys, seed) pairs of dead(b) - dead(a), runs differing only in
-    ``vary``; bootstrap 95% CI of that mean over the pairs."""
+    """dead(b) - dead(a) for runs differing only in ``vary``: per seed the mean over the other
+    factors' cells (pairs with a diverged run left out, and counted), then the mean over seeds
+    with a bootstrap 95% CI over the seeds."""
 
     def key(r: dict) -> tuple:
         return tuple(r[k] for k in ("init", "bias_init", "lr", "seed") if k != vary)
@@ -88,16 +101,29 @@ def _paired(records: list[dict], vary: str, a: Any, b: Any, fixed: dict[str, Any
     sel = [r for r in records if all(r[k] == v for k, v in fixed.items())]
     ra = {key(r): r for r in sel if r[vary] == a}
     rb = {key(r): r for r in sel if r[vary] == b}
-    d = [_net_dead(rb[k]) - _net_dead(ra[k]) for k in ra if k in rb]
-    d = [x for x in d if math.isfinite(x)]
-    if not d:
-        return {"n_pairs": 0, "mean": None, "ci95": None}
+    per_seed: dict[Any, list[float]] = {}
+    n_pairs = n_dropped = 0
+    for k in ra:
+        if k not in rb:
+            continue
+        d = _net_dead(rb[k]) - _net_dead(ra[k])
+        if math.isfinite(d):
+            per_seed.setdefault(ra[k]["seed"], []).append(d)
+            n_pairs += 1
+        else:
+            n_dropped += 1
+    seeds = sorted(per_seed)
+    v = [float(np.mean(per_seed[x])) for x in seeds]
+    if not v:
+        return {"n_seeds": 0, "n_pairs": 0, "n_dropped": n_dropped, "mean": None, "ci95": None}
     return {
-        "n_pairs": len(d),
-        "mean": float(np.mean(d)),
-        "ci95": boot_ci(d, "mean"),
-        "fraction_b_higher": float(np.mean(np.array(d) > 0)),
-        "fraction_equal": float(np.mean(np.array(d) == 0)),
+        "n_seeds": len(v),
+        "n_pairs": n_pairs,
+        "n_dropped": n_dropped,
+        "per_seed": v,
+        "mean": float(np.mean(v)),
+        "ci95": boot_ci(v, "mean"),
+        "fraction_b_higher": float(np.mean(np.array(v) > 0)),
     }
 
 
@@ -254,48 +280,138 @@ def _load_dead_curves(run_dir, records: list[dict]) -> dict:
     return out
 
 
-def run(ctx: Context) -> dict[str, Any]:
-    spec = _spec(ctx)
-    run_dir, records = sweep(ctx, spec)
-    slim_curves(
-        run_dir,
-        keep=("config_ids", "eval_steps", "eval_error", "diag_steps", "diag_dead_fraction"),
-    )
-    curves = _load_dead_curves(run_dir, records)
-    cells = _cells(spec, records)
-    figures = _plot(ctx, spec, cells, curves)
+# --------------------------------------------------------------------------- analysis (pure)
 
-    inits = list(spec["init"])
-    lrs = spec["lr"]
-    # Large vs small learning rate, paired by (init, bias, seed).
-    lr_pairs = {
-        f"{lrs[j]:g} vs {lrs[0]:g}": _paired(records, "lr", lrs[0], lrs[j], {})
-        for j in range(1, len(lrs))
-    }
-    bias_pairs = {
-        init: _paired(records, "bias_init", BIASES[0], BIASES[1], {"init": init}) for init in inits
-    }
-    bias_all = _paired(records, "bias_init", BIASES[0], BIASES[1], {})
-    init_pairs = {
-        f"{other} - {inits[0]}": _paired(records, "init", inits[0], other, {})
-        for other in inits[1:]
-    }
 
-    rows = []
-    for c in cells:
-        rows.append(
-            [
-                c["init"],
-                f"{c['bias_init']:g}",
-                f"{c['lr']:g}",
-                f"{c['n_seeds'] - c['n_diverged']}/{c['n_seeds']}",
-                c["dead_init_mean"],
-                f"{_f(c['dead_mean'])} {_ci(c['dead_mean_ci95'])}",
-                _f(c["dead_min"]) + " - " + _f(c["dead_max"]),
-                ", ".join(_f(x, 2) for x in c["dead_per_layer_mean"] or []),
-                _f(c["final_train_error_median"]),
-            ]
+def analyse(records: list[dict[str, Any]], sp: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's records -> per cell the dead fraction over seeds, and the paired comparisons
+    (seed as the unit): each larger lr against the smallest, the pre-specified lr test, bias init
+    0.01 - 0 and each init scheme against the first."""
+    inits = list(sp["init"])
+    lrs = sp["lr"]
+    by_lr = []
+    for lr in lrs:
+        d = np.array([_net_dead(r) for r in records if r["lr"] == lr])
+        fin = d[np.isfinite(d)]
+        by_lr.append(
+            {
+                "lr": lr,
+                "mean": float(fin.mean()) if fin.size else None,
+                "max": float(fin.max()) if fin.size else None,
+                "finite": int(fin.size),
+                "runs": int(d.size),
+            }
         )
+    # The lr test, fixed before looking at dead fractions: the largest lr at which at least
+    # half the runs stay finite, against the smallest lr.
+    usable = [b["lr"] for b in by_lr if b["runs"] and 2 * b["finite"] >= b["runs"]]
+    large = max(usable) if usable else lrs[-1]
+    lr_test = {"small": lrs[0], "large": large, **_paired(records, "lr", lrs[0], large, {})}
+    diverged = [r for r in records if r["diverged"]]
+    q0 = np.array([x for r in records for x in (r.get("init_q") or []) if x is not None])
+    return {
+        "cells": _cells(sp, records),
+        "by_lr": by_lr,
+        "lr_test": lr_test,
+        "lr_pairs": {
+            f"{lrs[j]:g} vs {lrs[0]:g}": _paired(records, "lr", lrs[0], lrs[j], {})
+            for j in range(1, len(lrs))
+        },
+        "bias_pairs": {
+            **{
+                init: _paired(records, "bias_init", BIASES[0], BIASES[1], {"init": init})
+                for init in inits
+            },
+            "all": _paired(records, "bias_init", BIASES[0], BIASES[1], {}),
+        },
+        "init_pairs": {
+            f"{other} - {inits[0]}": _paired(records, "init", inits[0], other, {})
+            for other in inits[1:]
+        },
+        "n_diverged": len(diverged),
+        "diverged_lrs": sorted({r["lr"] for r in diverged}),
+        "last_divergence_step": max((r["divergence_step"] for r in diverged), default=None),
+        "pre_activation_rms_at_init": float(np.sqrt(q0.mean())) if q0.size else None,
+        "protocol": grid_block(
+            sp["seed"],
+            "percentile bootstrap over seeds of the per-seed mean paired difference",
+            grid={"lr": lrs, "bias_init": sp["bias_init"], "init": inits},
+            n_diverged=len(diverged),
+        ),
+    }
+
+
+def _sign(v: dict[str, Any]) -> int:
+    return side(v.get("ci95"), 0.0) if v.get("n_seeds") else 0
+
+
+def verdict(s: dict[str, Any]) -> tuple[str, str]:
+    """Two directional parts, each a paired difference of dead fractions over seeds against 0:
+    the large lr kills more units (CI above 0) and bias init 0.01 leaves fewer dead (CI below
+    0). Held when both hold, not held when either CI lies on the wrong side, inconclusive
+    otherwise. The init scheme (no direction claimed) is described in words."""
+    lt, b = s["lr_test"], s["bias_pairs"]["all"]
+    a_sign, b_sign = _sign(lt), _sign(b)
+    st = combine([status(a_sign, 1), status(b_sign, -1)])
+    parts = [
+        f"Largest lr with mostly finite runs ({lt['large']:g}) against the smallest "
+        f"({lt['small']:g}): {_f(lt['mean'])} more dead units (95% CI {_ci(lt['ci95'])}, "
+        f"{lt['n_seeds']} seeds) -> "
+        + {
+            1: "large learning rates killed ReLUs here",
+            0: "no measured increase",
+            -1: "fewer dead units at the large lr",
+        }[a_sign]
+        + ".",
+        f"Bias init 0.01 vs 0: {_f(b['mean'])} (95% CI {_ci(b['ci95'])}, {b['n_seeds']} seeds) -> "
+        + {
+            -1: "the small positive bias reduced dead units",
+            0: "no measured reduction (a "
+            f"bias of 0.01 is small next to the pre-activations' RMS at init, "
+            f"{_f(s['pre_activation_rms_at_init'], 2)})",
+            1: "more dead units with bias 0.01",
+        }[b_sign]
+        + ".",
+    ]
+    for k, v in s["init_pairs"].items():
+        parts.append(
+            f"Init {k}: {_f(v['mean'])} (CI {_ci(v['ci95'])}) -> "
+            + {
+                1: "more dead units than the first scheme",
+                -1: "fewer",
+                0: "no measured difference",
+            }[_sign(v)]
+            + "."
+        )
+    if s["n_diverged"]:
+        parts.append(
+            f"{s['n_diverged']} runs diverged (at lr "
+            f"{', '.join(f'{x:g}' for x in s['diverged_lrs'])}, by step "
+            f"{s['last_divergence_step']}); their dead fraction is unmeasured, so the kill "
+            "regime is seen only in the runs that survived it."
+        )
+    return st, " ".join(parts)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(ctx: Context, sp: dict[str, Any], s: dict[str, Any], figs: list[str]) -> dict[str, Any]:
+    """REPORT.md and summary.json from the summary (every number in the text comes from it)."""
+    rows = [
+        [
+            c["init"],
+            f"{c['bias_init']:g}",
+            f"{c['lr']:g}",
+            f"{c['n_seeds'] - c['n_diverged']}/{c['n_seeds']}",
+            c["dead_init_mean"],
+            f"{_f(c['dead_mean'])} {_ci(c['dead_mean_ci95'])}",
+            _f(c["dead_min"]) + " - " + _f(c["dead_max"]),
+            ", ".join(_f(x, 2) for x in c["dead_per_layer_mean"] or []),
+            _f(c["final_train_error_median"]),
+        ]
+        for c in s["cells"]
+    ]
     table = md_table(
         [
             "init",
@@ -313,11 +429,11 @@ def run(ctx: Context) -> dict[str, Any]:
 
     def pair_rows(d: dict[str, dict]) -> str:
         return md_table(
-            ["comparison", "pairs", "mean difference in dead fraction [95% CI]", "share higher"],
+            ["comparison", "seeds (pairs)", "mean difference [95% CI over seeds]", "seeds higher"],
             [
                 [
                     k,
-                    v["n_pairs"],
+                    f"{v['n_seeds']} ({v['n_pairs']})",
                     f"{_f(v['mean'])} {_ci(v['ci95'])}",
                     _f(v.get("fraction_b_higher"), 2),
                 ]
@@ -325,120 +441,38 @@ def run(ctx: Context) -> dict[str, Any]:
             ],
         )
 
+    trend = ", ".join(
+        f"lr {b['lr']:g}: {_f(b['mean'], 2)} (max {_f(b['max'], 2)}, {b['finite']}/{b['runs']} "
+        "finite)"
+        for b in s["by_lr"]
+    )
     results_md = (
         "Published: no numbers; the seed's slides state the direction of each effect "
         "(large lr -> more dead units; bias init 0.01 -> fewer; He vs LeCun/Xavier).\n\n"
         "Dead fraction of all hidden units at the end of training, per cell (mean over seeds, "
-        "bootstrap 95% CI over seeds; diverged runs left out):\n\n" + table + "\n\n"
-        "Paired differences (same seed: same initial draw and minibatches), mean of "
-        "dead(second) - dead(first) over pairs with a bootstrap 95% CI; 'share higher' = "
-        "fraction of pairs where the second has more dead units.\n\n"
+        "bootstrap 95% CI over seeds; diverged runs left out and counted):\n\n" + table + "\n\n"
+        f"Dead fraction at the end, mean over all finite runs, by lr: {trend}.\n\n"
+        "Paired differences dead(second) - dead(first): per seed the mean over the other "
+        "factors' cells, then the mean over seeds with a bootstrap 95% CI over seeds; 'seeds "
+        "higher' = share of seeds where the second has more dead units.\n\n"
         "Learning rate (each larger lr against the smallest, all inits and biases):\n\n"
-        + pair_rows(lr_pairs)
-        + "\n\nBias init 0.01 - 0 (all lrs and seeds, per init scheme, then all):\n\n"
-        + pair_rows({**{f"{k}: 0.01 - 0": v for k, v in bias_pairs.items()}, "all": bias_all})
-        + "\n\nInit scheme (all lrs, biases and seeds):\n\n"
-        + pair_rows(init_pairs)
+        + pair_rows(s["lr_pairs"])
+        + "\n\nBias init 0.01 - 0 (per init scheme, then all):\n\n"
+        + pair_rows({f"{k}: 0.01 - 0": v for k, v in s["bias_pairs"].items()})
+        + "\n\nInit scheme (all lrs and biases):\n\n"
+        + pair_rows(s["init_pairs"])
     )
-
-    # ---- verdict from the measurements
-    def sig(v: dict) -> int:
-        """+1 / -1 when the CI excludes 0 on that side, 0 otherwise."""
-        ci = v.get("ci95")
-        if not ci or v["n_pairs"] == 0:
-            return 0
-        return 1 if ci[0] > 0 else -1 if ci[1] < 0 else 0
-
-    # Dead fraction by lr over every finite run, and the divergences, to describe the trend.
-    by_lr = []
-    for lr in lrs:
-        rs = [r for r in records if r["lr"] == lr]
-        d = np.array([_net_dead(r) for r in rs])
-        d = d[np.isfinite(d)]
-        by_lr.append(
-            {
-                "lr": lr,
-                "mean": float(d.mean()) if d.size else None,
-                "max": float(d.max()) if d.size else None,
-                "finite": int(d.size),
-                "runs": len(rs),
-            }
-        )
-    trend = ", ".join(
-        f"lr {b['lr']:g}: {_f(b['mean'], 2)} (max {_f(b['max'], 2)}, {b['finite']}/{b['runs']} "
-        "finite)"
-        for b in by_lr
-    )
-    finite = [b for b in by_lr if b["mean"] is not None]
-    parts = [f"Dead fraction at the end, mean over all finite runs, by lr: {trend}."]
-    if len(finite) >= 2:
-        low = min(finite, key=lambda b: b["mean"])
-        top = finite[-1]  # the largest lr with finite runs
-        if top["lr"] != low["lr"]:
-            v = _paired(records, "lr", low["lr"], top["lr"], {})
-            s = sig(v)
-            parts.append(
-                f"Largest lr with finite runs ({top['lr']:g}) against the lr with the fewest dead "
-                f"units ({low['lr']:g}): {_f(v['mean'])} more (95% CI {_ci(v['ci95'])}, "
-                f"{v['n_pairs']} pairs) -> "
-                + (
-                    "large learning rates killed ReLUs here"
-                    if s > 0
-                    else "no significant increase here"
-                    if s == 0
-                    else "fewer dead units at the large lr"
-                )
-                + "."
-            )
-            lr_pairs[f"{top['lr']:g} vs {low['lr']:g} (fewest dead)"] = v
-        else:
-            parts.append("The largest finite lr had the fewest dead units: no lr effect seen.")
-        n_div = sum(b["runs"] - b["finite"] for b in by_lr)
-        if n_div:
-            steps = [r["divergence_step"] for r in records if r["diverged"]]
-            lrs_div = sorted({r["lr"] for r in records if r["diverged"]})
-            parts.append(
-                f"{n_div} runs diverged (at lr {', '.join(f'{x:g}' for x in lrs_div)}, by step "
-                f"{max(steps)}); they are left out, so the kill regime is seen only in the runs "
-                "that survived it."
-            )
-    q0 = np.array([x for r in records for x in (r.get("init_q") or []) if x is not None])
-    q_rms = float(np.sqrt(q0.mean())) if q0.size else None
-    s = sig(bias_all)
-    parts.append(
-        f"Bias init 0.01 vs 0: mean difference {_f(bias_all['mean'])} (95% CI "
-        f"{_ci(bias_all['ci95'])}, {bias_all['n_pairs']} pairs) -> "
-        + (
-            "held: the small positive bias reduced dead units."
-            if s < 0
-            else "did not hold here: no significant reduction (a bias of 0.01 is small next "
-            f"to the pre-activations' RMS at init, {_f(q_rms, 2)} over layers and runs)."
-            if s == 0
-            else "the opposite held here: more dead units with bias 0.01."
-        )
-    )
-    for k, v in init_pairs.items():
-        s = sig(v)
-        parts.append(
-            f"Init {k}: {_f(v['mean'])} (CI {_ci(v['ci95'])}) -> "
-            + (
-                "more dead units than He."
-                if s > 0
-                else "fewer than He."
-                if s < 0
-                else "no significant difference."
-            )
-        )
-    verdict = " ".join(parts)
-
     setup = f"""
-Sweep (`bench.reproduce._common.sweep`): ReLU MLP 40 -> {spec["width"]} x {spec["depth"]} -> 10 on
-MNIST-1D, SGD, batch {spec["batch_size"]}, {spec["steps"]} steps; lr {spec["lr"]}; bias init
-{spec["bias_init"]}; init {spec["init"]}; seeds {spec["seed"]}. `diagnostics = true`, every
-{spec["diag_every"]} steps on the first {spec["diag_size"]} training examples: dead_fraction per
+Sweep (`bench.reproduce._common.sweep`): ReLU MLP 40 -> {sp["width"]} x {sp["depth"]} -> 10 on
+MNIST-1D, SGD, batch {sp["batch_size"]}, {sp["steps"]} steps; lr {sp["lr"]}; bias init
+{sp["bias_init"]}; init {sp["init"]}; seeds {sp["seed"]}. `diagnostics = true`, every
+{sp["diag_every"]} steps on the first {sp["diag_size"]} training examples: dead_fraction per
 hidden layer = units whose relu derivative is 0 on every one of those examples (jax.nn's
-relu'(0) = 0). A run's statistic: the mean of `final_dead_fraction` over the {spec["depth"]}
+relu'(0) = 0). A run's statistic: the mean of `final_dead_fraction` over the {sp["depth"]}
 layers. Diverged runs (loss > 1e4 or not finite) are counted and left out of the statistics.
+
+{protocol_md(s["protocol"])} The learning rate is the factor under study here, so it is not
+tuned.
 
 Command: `{ctx.command}`.
 """
@@ -449,22 +483,28 @@ positive bias init (0.01) reduces dead units", and the init scheme (He-normal, V
 He et al. 2015, vs LeCun-normal Var W = 1/fan_in / Xavier Var W = 2/(fan_in + fan_out)) changes
 how many die.
 """
+    st, text = verdict(s)
     return write_report(
         ctx,
         title=TITLE,
         claim=claim,
         setup=setup,
         results_md=results_md,
-        verdict=verdict,
-        figures=figures,
-        config=spec,
-        data={
-            "run_dir": str(run_dir),
-            "cells": cells,
-            "lr_pairs": lr_pairs,
-            "by_lr": by_lr,
-            "bias_pairs": {**bias_pairs, "all": bias_all},
-            "init_pairs": init_pairs,
-            "results_bytes": dir_size(ctx.out_dir),
-        },
+        verdict=f"**{st.capitalize()}.** {text}",
+        figures=figs,
+        config=sp,
+        data=clean({**s, "status": st, "results_bytes": dir_size(ctx.out_dir)}),
     )
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    sp = spec(ctx.size, ctx.data_dir)
+    run_dir, records = sweep(ctx, sp)
+    slim_curves(
+        run_dir,
+        keep=("config_ids", "eval_steps", "eval_error", "diag_steps", "diag_dead_fraction"),
+    )
+    s = analyse(records, sp)
+    s["run_dir"] = str(run_dir)
+    figs = _plot(ctx, sp, s["cells"], _load_dead_curves(run_dir, records))
+    return report(ctx, sp, s, figs)

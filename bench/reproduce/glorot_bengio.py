@@ -22,20 +22,35 @@ layer is driven to 0 early and escapes only slowly).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from activations import theory
 from bench.reproduce._common import (
+    SLIM_KEEP,
     Context,
     boot_ci,
+    clean,
+    combine,
     dir_size,
+    fmt_km,
+    fmt_ratio,
+    grid_block,
+    km,
     md_table,
+    measured_curves,
+    pick,
+    proportion_ci,
+    protocol_block,
+    protocol_md,
+    ratio,
     save_figure,
-    slim_curves,
-    sweep,
+    select,
+    side,
+    slim_stages,
+    status,
+    tuned_sweep,
     write_report,
 )
 from bench.reproduce._common import fmt_interval as _ci
@@ -166,112 +181,107 @@ def _plot_a(ctx: Context, a: dict, depth: int) -> str:
 # --------------------------------------------------------------------------- part B
 
 
-def _spec_b(ctx: Context) -> dict[str, Any]:
-    steps = ctx.pick(tiny=40, default=4000, full=20000)
-    every = ctx.pick(tiny=10, default=100, full=250)
+def spec_b(size: str) -> dict[str, Any]:
+    """Part B's sweep: sigmoid and tanh MLPs with diagnostics, lr tuned per activation."""
+    every = pick(size, tiny=10, default=100, full=250)
     return {
         "experiment": "glorot-bengio-saturation",
         "dataset": "mnist1d",
-        "activation": ctx.pick(tiny=["sigmoid"], default=list(ACTS_B), full=list(ACTS_B)),
+        "activation": pick(size, tiny=["sigmoid"], default=list(ACTS_B), full=list(ACTS_B)),
         "depth": 4,
-        "width": ctx.pick(tiny=16, default=256, full=1000),
+        "width": pick(size, tiny=16, default=256, full=1000),
         "init": "standard",
         "optimizer": "sgd",
-        "batch_size": ctx.pick(tiny=16, default=16, full=10),
-        "steps": steps,
-        "lr": ctx.pick(tiny=[0.1], default=[0.03, 0.3], full=[0.01, 0.03, 0.1, 0.3]),
-        "seed": list(range(ctx.pick(tiny=2, default=3, full=5))),
+        "batch_size": pick(size, tiny=16, default=16, full=10),
+        "steps": pick(size, tiny=40, default=4000, full=20000),
+        "lr": pick(size, tiny=[0.1], default=[0.03, 0.1, 0.3], full=[0.01, 0.03, 0.1, 0.3]),
+        "protocol": "tuned",
+        # two tuning seeds and one extension per side: a run costs ~10 s on 2 CPU cores, and
+        # the 8 measurement seeds come first
+        "tuning_seeds": pick(size, tiny=[1000], default=[1000, 1001], full=[1000, 1001, 1002]),
+        "lr_extensions": pick(size, tiny=0, default=1, full=3),
+        "seed": pick(size, tiny=[0, 1], default=list(range(8)), full=list(range(8))),
         "eval_every": every,
-        "eval_size": ctx.pick(tiny=64, default=1000, full=1000),
+        "eval_size": pick(size, tiny=64, default=1000, full=1000),
         "target": 0.5,
+        # diagnostics need the whole run (no early_exit)
         "diagnostics": True,
         "diag_every": every,
-        "diag_size": ctx.pick(tiny=64, default=512, full=512),
+        "diag_size": pick(size, tiny=64, default=512, full=512),
     }
 
 
-def _load_diag(run_dir: Path) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
-    """(diag_steps, {config_id: {metric: (D, L)}}) from the curves files."""
-    from bench import diagnostics
-
-    steps: np.ndarray | None = None
-    per: dict[str, dict[str, np.ndarray]] = {}
-    for path in sorted((run_dir / "curves").glob("*.npz")):
-        with np.load(path, allow_pickle=False) as z:
-            if "diag_steps" not in z.files:
-                raise RuntimeError(
-                    f"{path}: no diag_steps; this claim needs the sweep's diagnostics "
-                    "(bench.diagnostics wired into bench.train)"
-                )
-            steps = z["diag_steps"]
-            ids = [str(c) for c in z["config_ids"]]
-            for i, cid in enumerate(ids):
-                per[cid] = {m: z[f"diag_{m}"][i] for m in diagnostics.METRICS}
-                per[cid]["eval_error"] = z["eval_error"][i]
-                per[cid]["eval_steps"] = z["eval_steps"]
-    assert steps is not None
-    return steps, per
+def spec_a(size: str) -> dict[str, Any]:
+    """Part A's measurement at initialisation."""
+    return {
+        "depth": 5,
+        "width": pick(size, tiny=32, default=1000, full=1000),
+        "seeds": pick(size, tiny=2, default=8, full=16),
+        "activations": list(pick(size, tiny=("tanh",), default=ACTS_A, full=ACTS_A)),
+    }
 
 
-def part_b(ctx: Context) -> dict[str, Any]:
-    from bench import diagnostics
+TOP_LOW = 0.1  # the sigmoid top layer's mean activation counts as driven to 0 below this
 
-    spec = _spec_b(ctx)
-    run_dir, records = sweep(ctx, spec)
-    slim_curves(
-        run_dir,
-        keep=(
-            "config_ids",
-            "eval_steps",
-            "eval_error",
-            "diag_steps",
-            *(f"diag_{m}" for m in diagnostics.METRICS),
-        ),
-    )
-    steps, per = _load_diag(run_dir)
+
+def analyse_b(pairs: list[tuple[dict, dict]], p: dict[str, Any], sp: dict[str, Any]) -> dict:
+    """Part B: (record, curves) of the measurement runs and the protocol's summary -> per
+    activation the tuned lr, KM median steps to the target, and the per-layer activations over
+    training (medians over the measurement seeds; diverged runs counted and left out)."""
     cells: dict[str, Any] = {}
-    for act in spec["activation"]:
-        for lr in spec["lr"]:
-            recs = [r for r in records if r["activation"] == act and r["lr"] == lr]
-            ids = [r["config_id"] for r in recs if not r.get("diverged")]
-            if not ids:
-                cells[f"{act}/{lr}"] = {"activation": act, "lr": lr, "n_runs": 0}
-                continue
-            mean = np.stack([per[c]["act_mean"] for c in ids])  # (S, D, L)
-            var = np.stack([per[c]["act_var"] for c in ids])
-            sat = np.stack([per[c]["saturation_fraction"] for c in ids])
+    records = [r for r, _ in pairs]
+    for row in p["settings"]:
+        act = row["activation"]
+        rs = [(r, c) for r, c in pairs if r["activation"] == act]
+        ok = [(r, c) for r, c in rs if not r.get("diverged")]
+        c: dict[str, Any] = {
+            "activation": act,
+            "lr": row["lr"],
+            "bracket_closed": row["bracket"]["closed"],
+            **km(select(records, activation=act)),
+            "n_runs": len(ok),
+            "n_diverged": len(rs) - len(ok),
+        }
+        if ok:
+            steps = ok[0][1]["diag_steps"]
+            mean = np.stack([x["diag_act_mean"] for _, x in ok])  # (S, D, L)
+            var = np.stack([x["diag_act_var"] for _, x in ok])
+            sat = np.stack([x["diag_saturation_fraction"] for _, x in ok])
             top = mean[:, :, -1]
-            # The top hidden layer's lowest mean activation, and when it happened.
             lo_idx = np.argmin(top, axis=1)
-            lo = top[np.arange(len(ids)), lo_idx]
             below = [
-                int(steps[np.flatnonzero(t < 0.1)[0]]) if np.any(t < 0.1) else None for t in top
+                int(steps[np.flatnonzero(t < TOP_LOW)[0]]) if np.any(t < TOP_LOW) else None
+                for t in top
             ]
-            cells[f"{act}/{lr}"] = {
-                "activation": act,
-                "lr": lr,
-                "n_runs": len(ids),
-                "n_diverged": sum(bool(r.get("diverged")) for r in recs),
-                "config_ids": ids,
-                "final_train_error": [
-                    r.get("final_train_error") for r in recs if r["config_id"] in ids
-                ],
-                "act_mean_init": np.median(mean[:, 0], 0).tolist(),
-                "act_mean_final": np.median(mean[:, -1], 0).tolist(),
-                "act_mean_min_over_training": np.median(mean.min(1), 0).tolist(),
-                "top_min_mean": lo.tolist(),
-                "top_min_step": [int(steps[i]) for i in lo_idx],
-                "top_first_step_below_0.1": below,
-                "saturation_init": np.median(sat[:, 0], 0).tolist(),
-                "saturation_final": np.median(sat[:, -1], 0).tolist(),
-                "saturation_max": np.median(sat.max(1), 0).tolist(),
-                "_mean": np.median(mean, 0),
-                "_std": np.median(np.sqrt(np.maximum(var, 0)), 0),
-                "_sat": np.median(sat, 0),
-                "_err": np.median(np.stack([per[c]["eval_error"] for c in ids]), 0),
-                "_err_steps": per[ids[0]]["eval_steps"],
-            }
-    return {"spec": spec, "run_dir": run_dir, "steps": steps, "cells": cells, "records": records}
+            c.update(
+                {
+                    "final_train_error": [r.get("final_train_error") for r, _ in ok],
+                    "act_mean_init": np.median(mean[:, 0], 0).tolist(),
+                    "act_mean_final": np.median(mean[:, -1], 0).tolist(),
+                    "act_mean_min_over_training": np.median(mean.min(1), 0).tolist(),
+                    "top_min_mean": top[np.arange(len(ok)), lo_idx].tolist(),
+                    "top_min_step": [int(steps[i]) for i in lo_idx],
+                    "top_first_step_below_0.1": below,
+                    "saturation_max": np.median(sat.max(1), 0).tolist(),
+                    "_steps": steps,
+                    "_mean": np.median(mean, 0),
+                    "_std": np.median(np.sqrt(np.maximum(var, 0)), 0),
+                    "_sat": np.median(sat, 0),
+                    "_err": np.median(np.stack([x["eval_error"] for _, x in ok]), 0),
+                    "_err_steps": ok[0][1]["eval_steps"],
+                }
+            )
+        cells[act] = c
+    sig, tanh = select(records, activation="sigmoid"), select(records, activation="tanh")
+    return {
+        "cells": cells,
+        "sigmoid_over_tanh": ratio(sig, tanh) if sig and tanh else None,
+        "protocol": protocol_block(p),
+    }
+
+
+def _plot_b_cells(b: dict) -> list[dict]:
+    return [c for c in b["cells"].values() if c["n_runs"]]
 
 
 def _plot_b(ctx: Context, b: dict) -> str:
@@ -280,12 +290,12 @@ def _plot_b(ctx: Context, b: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cells = [c for c in b["cells"].values() if c["n_runs"]]
+    cells = _plot_b_cells(b)
     fig, axes = plt.subplots(
         2, len(cells), figsize=(3.6 * len(cells), 6), layout="constrained", squeeze=False
     )
-    steps = b["steps"]
     for j, c in enumerate(cells):
+        steps = c["_steps"]
         ax, ax2 = axes[0, j], axes[1, j]
         for layer in range(c["_mean"].shape[1]):
             m, s = c["_mean"][:, layer], c["_std"][:, layer]
@@ -299,7 +309,7 @@ def _plot_b(ctx: Context, b: dict) -> str:
                 label=f"layer {layer + 1}",
             )
         ax.set(
-            title=f"{c['activation']}, lr {c['lr']:g}",
+            title=f"{c['activation']}, tuned lr {c['lr']:g}",
             xlabel="step",
             ylabel="activation mean (± sd)",
         )
@@ -308,7 +318,8 @@ def _plot_b(ctx: Context, b: dict) -> str:
         ax2.legend(fontsize=7)
         ax.legend(fontsize=7)
     fig.suptitle(
-        "Standard init, 4 hidden layers: per-layer activations during training (median over seeds)"
+        "Standard init, 4 hidden layers: per-layer activations during training "
+        "(median over the measurement seeds)"
     )
     return save_figure(ctx, fig, "saturation_training.png")
 
@@ -329,16 +340,110 @@ origin chi_1 ~ 1/3 per layer; the normalised init is sigma_w^2 = 1 for square la
 """
 
 
+def _within_2(ci: list[float] | tuple[float, float] | None) -> int:
+    """-1 when the CI lies inside [1/2, 2], +1 when wholly outside it, 0 otherwise."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return 0
+    lo, hi = ci
+    if 0.5 <= lo and hi <= 2.0:
+        return -1
+    return 1 if hi < 0.5 or lo > 2.0 else 0
+
+
+def _parts(s: dict[str, Any]) -> list[tuple[str, int]]:
+    """(status, sign) of the three parts, in ``verdict``'s order."""
+    cells = s["part_a"]["cells"]
+    std = [side(c["bottom_top_ci95"], 1.0) for c in cells.values() if c["init"] == "standard"]
+    a1 = -1 if std and all(x == -1 for x in std) else 1 if any(x == 1 for x in std) else 0
+    a2 = _within_2(cells["tanh/xavier_uniform"]["bottom_top_ci95"])
+    b = s["part_b"]["sigmoid_top_to_zero"]
+    b_sign = side(b["ci"], 0.5) if b["n"] else 0
+    return [(status(a1, -1), a1), (status(a2, -1), a2), (status(b_sign, 1), b_sign)]
+
+
+def verdict(s: dict[str, Any]) -> tuple[str, str]:
+    """Three parts. A (standard init): held when the 95% CI of layer 1 / layer 5 of the
+    back-propagated gradient lies below 1 for every activation, not held when one lies above 1.
+    A (normalised init): held when tanh's CI lies inside [1/2, 2], not held when wholly outside.
+    B: held when the 95% CI (Clopper-Pearson) of the share of sigmoid measurement runs whose
+    top hidden layer's mean activation fell below 0.1 lies above 1/2, not held when below.
+    The claim holds when every part holds, fails when any part fails."""
+    (st1, _), (st2, _), (st3, _) = parts = _parts(s)
+    cells = s["part_a"]["cells"]
+    t_std, t_norm = cells["tanh/standard"], cells["tanh/xavier_uniform"]
+    b = s["part_b"]["sigmoid_top_to_zero"]
+    std = "; ".join(
+        f"{c['activation']} {_f(c['bottom_top_median'])} {_ci(c['bottom_top_ci95'])} "
+        f"(theory {_f(c['bottom_top_theory'])})"
+        for c in cells.values()
+        if c["init"] == "standard"
+    )
+    text = (
+        f"Part A, standard init, layer 1 / layer 5 of the back-propagated gradient: {std} -> "
+        f"{st1}. Normalised init, tanh: {_f(t_norm['bottom_top_median'])} "
+        f"{_ci(t_norm['bottom_top_ci95'])} (theory {_f(t_norm['bottom_top_theory'])}; claim: "
+        f"within a factor 2) -> {st2}. The RMS weight gradient of layer 1 over layer 5 with the "
+        f"standard init (tanh) was {_f(t_std['weight_grad_rms_bottom_top_median'])} "
+        f"{_ci(t_std['weight_grad_rms_bottom_top_ci95'])} (the paper's Eq. 14: about 1). "
+        f"Part B: the sigmoid net's top hidden layer had a mean activation below {TOP_LOW:g} at "
+        f"some point in {b['k']}/{b['n']} measurement runs (95% CI of the share "
+        f"{_ci(b['ci'], 2)}; claim: most runs) -> {st3}."
+    )
+    return combine([x[0] for x in parts]), text
+
+
 def run(ctx: Context) -> dict[str, Any]:
-    depth_a = 5
-    width_a = ctx.pick(tiny=32, default=1000, full=1000)
-    seeds_a = ctx.pick(tiny=2, default=8, full=16)
-    acts_a = ctx.pick(tiny=("tanh",), default=ACTS_A, full=ACTS_A)
+    sa, sb = spec_a(ctx.size), spec_b(ctx.size)
+    depth_a, width_a, seeds_a = sa["depth"], sa["width"], sa["seeds"]
+    acts_a = tuple(sa["activations"])
     a = part_a(ctx, acts=acts_a, depth=depth_a, width=width_a, seeds=seeds_a)
     fig_a = _plot_a(ctx, a, depth_a)
-    b = part_b(ctx)
+    t = tuned_sweep(ctx, sb)
+    b = analyse_b(measured_curves(t), t.protocol, sb)
     fig_b = _plot_b(ctx, b)
+    slim_stages(
+        t,
+        keep=(
+            *SLIM_KEEP,
+            "diag_steps",
+            *(f"diag_{m}" for m in ("act_mean", "act_var", "saturation_fraction")),
+        ),
+    )
+    s = summarise(a, b)
+    s["part_b"]["run_dir"] = str(t.root)
+    return report(ctx, sa, sb, s, [fig_a, fig_b])
 
+
+def summarise(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Part A's cells and part B's analysis -> the claim's summary (JSON-safe)."""
+    sig = b["cells"].get("sigmoid", {})
+    hits = [x is not None for x in sig.get("top_first_step_below_0.1", [])]
+    share = {"k": int(sum(hits)), "n": len(hits), "ci": proportion_ci(int(sum(hits)), len(hits))}
+    cells_b = {
+        k: {kk: vv for kk, vv in c.items() if not kk.startswith("_")} for k, c in b["cells"].items()
+    }
+    return {
+        "part_a": a,
+        "part_b": {
+            "cells": cells_b,
+            "sigmoid_over_tanh": b["sigmoid_over_tanh"],
+            "sigmoid_top_to_zero": share,
+        },
+        "protocol": {
+            "part_a": grid_block(
+                list(range(len(next(iter(a["cells"].values()))["bottom_top_per_seed"]))),
+                "percentile bootstrap over seeds",
+                note="at initialisation: no training, no lr",
+            ),
+            "part_b": b["protocol"],
+        },
+    }
+
+
+def report(ctx, sa, sb, s, figs) -> dict[str, Any]:
+    """REPORT.md and summary.json from the summary (every number in the text comes from it)."""
+    a = s["part_a"]
+    depth_a, width_a, seeds_a, acts_a = sa["depth"], sa["width"], sa["seeds"], sa["activations"]
     # ---- tables
     rows_a = []
     for act in acts_a:
@@ -372,17 +477,32 @@ def run(ctx: Context) -> dict[str, Any]:
         ],
         rows_a,
     )
+    table_a = md_table(
+        [
+            "activation",
+            "init",
+            "sigma_w^2 (hidden)",
+            "grad_sq layer 1 / layer 5, median [95% CI]",
+            "theory",
+            "attenuation l=1..4 (gmean over seeds)",
+            "theory chi(q_l)",
+            "RMS weight grad layer 1 / layer 5",
+        ],
+        rows_a,
+    )
+    budget = sb["steps"]
     rows_b = []
-    for c in b["cells"].values():
+    for c in s["part_b"]["cells"].values():
         if not c["n_runs"]:
-            rows_b.append([c["activation"], c["lr"], "all diverged", "", "", "", "", "", ""])
+            rows_b.append([c["activation"], f"{c['lr']:g}", "all diverged"] + [""] * 7)
             continue
-        first_below = [s for s in c["top_first_step_below_0.1"] if s is not None]
+        first_below = [x for x in c["top_first_step_below_0.1"] if x is not None]
         rows_b.append(
             [
                 c["activation"],
-                f"{c['lr']:g}",
+                f"{c['lr']:g}" + ("" if c["bracket_closed"] else " (open)"),
                 c["n_runs"],
+                fmt_km(c, budget),
                 ", ".join(f"{x:.2f}" for x in c["act_mean_init"]),
                 ", ".join(f"{x:.2f}" for x in c["act_mean_min_over_training"]),
                 ", ".join(f"{x:.2f}" for x in c["act_mean_final"]),
@@ -399,35 +519,39 @@ def run(ctx: Context) -> dict[str, Any]:
     table_b = md_table(
         [
             "activation",
-            "lr",
+            "tuned lr",
             "runs",
+            f"KM median steps to {sb['target']:g} [95% CI]",
             "act mean per layer at init (1..4)",
             "lowest during training",
             "final",
-            "top layer mean < 0.1",
+            f"top layer mean < {TOP_LOW:g}",
             "max saturation fraction per layer",
             "final training error (median)",
         ],
         rows_b,
     )
-    spec = b["spec"]
+    r = s["part_b"]["sigmoid_over_tanh"]
     setup = f"""
 Part A (init): `bench.diagnostics.at_init`, MLP 40 -> {width_a} x {depth_a} -> 10 on MNIST-1D (the
-first {a["examples"]} training examples, E[x^2] = {a["x_sq"]:.3f}), zero biases, {seeds_a} seeds,
-inits "standard" (U[+-1/sqrt(fan_in)]) and "xavier_uniform" (normalised). grad_sq = mean over
-examples and units of (d loss_b / d h_l)^2; ratio bottom/top per seed = grad_sq(layer 1) /
-grad_sq(layer 5), its median over seeds with a percentile-bootstrap 95% CI. Theory: mean-field
-q_l and chi(q_l) from `activations.theory` (length_map, chi) with each layer's sigma_w^2 =
-fan_in Var W (first layer: {sigma_sq("standard", a["n_in"], width_a):.3g} standard,
+first {a["examples"]} training examples, E[x^2] = {a["x_sq"]:.3f}), zero biases, {seeds_a} seeds
+(the statistical unit; no training, no lr), inits "standard" (U[+-1/sqrt(fan_in)]) and
+"xavier_uniform" (normalised). grad_sq = mean over examples and units of (d loss_b / d h_l)^2;
+ratio bottom/top per seed = grad_sq(layer 1) / grad_sq(layer 5), its median over seeds with a
+percentile-bootstrap 95% CI. Theory: mean-field q_l and chi(q_l) from `activations.theory`
+(length_map, chi) with each layer's sigma_w^2 = fan_in Var W (first layer:
+{sigma_sq("standard", a["n_in"], width_a):.3g} standard,
 {sigma_sq("xavier_uniform", a["n_in"], width_a):.3g} normalised). softsign is the registered
 `soft_sign`.
 
-Part B (training): sweep of 4-hidden-layer MLPs (width {spec["width"]}) on MNIST-1D, sigmoid
-and tanh, standard init, zero biases, SGD, batch {spec["batch_size"]}, {spec["steps"]} steps,
-lr {spec["lr"]}, seeds {spec["seed"]}; `diagnostics = true` every {spec["diag_every"]} steps on
-the first {spec["diag_size"]} training examples: act_mean / act_var (mean and variance of
-phi(h_l) over examples and units) and saturation_fraction (|phi'(h)| < 1% of its maximum) per
-layer. Medians over seeds (runs that diverged left out).
+Part B (training): 4-hidden-layer MLPs (width {sb["width"]}) on MNIST-1D, sigmoid and tanh,
+standard init, zero biases, SGD, batch {sb["batch_size"]}, {budget} steps, target
+{sb["target"]:g} training error; `diagnostics = true` every {sb["diag_every"]} steps on the
+first {sb["diag_size"]} training examples: act_mean / act_var (mean and variance of phi(h_l) over
+examples and units) and saturation_fraction (|phi'(h)| < 1% of its maximum) per layer. Medians
+over the measurement seeds (diverged runs counted and left out).
+
+{protocol_md(s["protocol"]["part_b"])}
 
 Command: `{ctx.command}`.
 """
@@ -441,145 +565,20 @@ Command: `{ctx.command}`.
         "Published (Fig. 2): sigmoid, 4 hidden layers: the top hidden layer's mean activation "
         "drops to ~0 within the first epochs and stays saturated for a long time; the lower "
         "layers stay near 0.5. Fig. 3 (tanh): layers saturate one after another from layer 1 "
-        "up.\n\n" + table_b
+        "up.\n\n"
+        + table_b
+        + f"\n\nSteps to {sb['target']:g} training error, sigmoid/tanh: {fmt_ratio(r)} (paired "
+        "over the measurement seeds)."
     )
-
-    # ---- verdict, from the measured numbers
-    def cell(act: str, init: str) -> dict:
-        return a["cells"][f"{act}/{init}"]
-
-    tanh_std, tanh_norm = cell("tanh", "standard"), cell("tanh", "xavier_uniform")
-    decreasing = all(max(cell(act, "standard")["attenuation_gmean"]) < 1 for act in acts_a)
-    flat_tanh = 0.5 <= tanh_norm["bottom_top_median"] <= 2.0
-    parts = []
-    parts.append(
-        f"Part A {'held' if decreasing else 'did not hold'} for the standard init: the "
-        f"back-propagated gradient shrank at every layer going down for "
-        f"{'all three activations' if decreasing else 'not all activations'} (tanh: layer 1 / "
-        f"layer 5 = {tanh_std['bottom_top_median']:.3g}, "
-        f"95% CI {_ci(tanh_std['bottom_top_ci95'])}, "
-        f"mean-field theory {tanh_std['bottom_top_theory']:.3g}; per-layer factor "
-        f"{_gmean(np.array(tanh_std['attenuation_gmean'])):.2f} vs the linear-regime 1/3)."
-    )
-    wr = tanh_std["weight_grad_rms_bottom_top_median"]
-    parts.append(
-        f"The RMS weight gradient of layer 1 over layer 5 was {wr:.3g} (CI "
-        f"{_ci(tanh_std['weight_grad_rms_bottom_top_ci95'])}) for tanh with the standard init: "
-        + (
-            "about equal across layers, as the paper's Eq. 14 says (the shrinking "
-            "back-propagated gradient is compensated by growing activations below)."
-            if 0.5 <= wr <= 2.0
-            else "not equal across layers, unlike the paper's linear-regime Eq. 14."
-        )
-    )
-    flat_theory = 0.5 <= tanh_norm["bottom_top_theory"] <= 2.0
-    parts.append(
-        f"With the normalised init tanh's ratio was {tanh_norm['bottom_top_median']:.3g} "
-        f"(CI {_ci(tanh_norm['bottom_top_ci95'])}, theory {tanh_norm['bottom_top_theory']:.3g}): "
-        + (
-            "roughly constant (within a factor 2 over 5 layers), as claimed"
-            if flat_tanh
-            else "not constant within a factor 2"
-            + (
-                ", although mean field predicts it would be"
-                if flat_theory
-                else "; mean field predicts the shrinkage too: chi(q_l) < 1 wherever q_l > 0"
-            )
-        )
-        + "."
-    )
-    others = [
-        f"{act} {cell(act, 'xavier_uniform')['bottom_top_median']:.3g} (theory "
-        f"{cell(act, 'xavier_uniform')['bottom_top_theory']:.3g})"
-        for act in acts_a
-        if act != "tanh"
-    ]
-    if others:
-        parts.append(
-            "Normalised init, layer 1 / layer 5 for the others: "
-            + "; ".join(others)
-            + ". The paper's argument (Var W = 2/(n_in + n_out) keeps n Var W phi'(0)^2 = 1) "
-            "is a linear-regime argument for phi'(0) = 1: it leaves out sigmoid (phi'(0) = 1/4)"
-        )
-        if "softsign" in acts_a:
-            ss = cell("softsign", "xavier_uniform")
-            parts[-1] += (
-                "; it covers softsign, which stayed within a factor 2."
-                if 0.5 <= ss["bottom_top_median"] <= 2.0
-                else f"; it covers softsign, yet softsign's ratio fell to "
-                f"{ss['bottom_top_median']:.3g} (theory {ss['bottom_top_theory']:.3g}): away "
-                "from 0 its derivative (1 + |x|)^-2 falls fast, so chi(q_l) < 1 at the "
-                "pre-activations' actual size, as mean field predicts."
-            )
-        else:
-            parts[-1] += "."
-    sig = [c for c in b["cells"].values() if c["activation"] == "sigmoid" and c["n_runs"]]
-    if sig:
-        hits = sum(sum(s is not None for s in c["top_first_step_below_0.1"]) for c in sig)
-        n = sum(c["n_runs"] for c in sig)
-        lows = [x for c in sig for x in c["top_min_mean"]]
-        firsts = [x for c in sig for x in c["top_first_step_below_0.1"] if x is not None]
-        first = max(firsts) if firsts else None
-        per_lr = "; ".join(
-            f"lr {c['lr']:g}: {sum(x is not None for x in c['top_first_step_below_0.1'])}/"
-            f"{c['n_runs']}, final top-layer mean {c['act_mean_final'][-1]:.2f}, lower layers "
-            + ", ".join(f"{x:.2f}" for x in c["act_mean_final"][:-1])
-            for c in sig
-        )
-        parts.append(
-            f"Part B: the sigmoid net's top hidden layer had a mean activation below 0.1 at some "
-            f"point in {hits}/{n} runs (lowest mean per run: "
-            f"{', '.join(f'{x:.2f}' for x in lows)}; at init "
-            f"{sig[0]['act_mean_init'][-1]:.2f}). "
-            + (
-                "The top-layer saturation at 0 that Glorot & Bengio saw was reproduced here."
-                if hits == n
-                else "It happened in some runs only."
-                if hits
-                else "The top-layer saturation at 0 that Glorot & Bengio saw "
-                + "did not appear in this setting (MNIST-1D, 40 inputs, batch "
-                f"{spec['batch_size']}, {spec['steps']} steps); see the table for the layers' "
-                "means and saturation fractions."
-            )
-            + (
-                f" Where it happened it was within the first {100 * first / spec['steps']:.0f}% "
-                f"of training (by step {first}), early as in the paper; per lr: {per_lr}."
-                if first is not None
-                else ""
-            )
-            + " Training error at the end (median over seeds; chance is 0.9): "
-            + "; ".join(
-                f"{c['activation']} lr {c['lr']:g} "
-                + _f(float(np.median([e for e in c["final_train_error"] if e is not None])))
-                for c in b["cells"].values()
-                if c["n_runs"]
-            )
-            + "."
-            + " Note: those units sit at small but not vanishing outputs; the diagnostics' "
-            "saturation criterion (phi' < 1% of its maximum, i.e. outputs below ~0.0025) "
-            "counts almost none of them as saturated."
-        )
-    verdict = " ".join(parts)
-
-    size = dir_size(ctx.out_dir)
+    st, text = verdict(s)
     return write_report(
         ctx,
         title=TITLE,
         claim=CLAIM,
         setup=setup,
         results_md=results_md,
-        verdict=verdict,
-        figures=[fig_a, fig_b],
-        config={"part_a": {"depth": depth_a, "width": width_a, "seeds": seeds_a}, "part_b": spec},
-        data={
-            "part_a": a,
-            "part_b": {
-                "run_dir": str(b["run_dir"]),
-                "cells": {
-                    k: {kk: vv for kk, vv in c.items() if not kk.startswith("_")}
-                    for k, c in b["cells"].items()
-                },
-            },
-            "results_bytes": size,
-        },
+        verdict=f"**{st.capitalize()}.** {text}",
+        figures=figs,
+        config={"part_a": sa, "part_b": sb},
+        data=clean({**s, "status": st, "results_bytes": dir_size(ctx.out_dir)}),
     )

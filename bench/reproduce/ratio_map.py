@@ -1,10 +1,12 @@
 """Claim 2: the ReLU-vs-tanh speed ratio is not one number; it depends on depth and on the init
 gain sigma_w, through the per-layer gradient factor chi_1 of each activation (mean field).
 
-Measured: steps to a training-error target of relu and tanh MLPs on MNIST-1D over a grid of
-depth x sigma_w (LeCun normal scaled by sigma_w, so Var W = sigma_w^2 / fan_in as in mean-field
-theory), each activation at its own best lr per cell; the map of log2(tanh/relu) with the
-chi_1 = 1 line of each activation (activations.theory.critical_sigma_w) drawn on it.
+Measured (``bench.protocol``): relu and tanh MLPs on MNIST-1D over a grid of depth x sigma_w
+(LeCun normal scaled by sigma_w, so Var W = sigma_w^2 / fan_in as in mean-field theory); in
+each cell each activation's lr is tuned on tuning seeds by a bracketing search, then steps to a
+training-error target are measured on 8 fresh seeds; the map of log2(tanh/relu) (KM medians,
+paired seed-bootstrap CI) with the chi_1 = 1 line of each activation
+(activations.theory.critical_sigma_w) drawn on it.
 """
 
 from __future__ import annotations
@@ -16,15 +18,25 @@ import numpy as np
 
 from bench import summary
 from bench.reproduce._common import (
+    HELD,
+    INCONCLUSIVE,
+    NOT_HELD,
     Context,
     clean,
     dir_size,
     fmt_ratio,
     fmt_steps,
+    km,
     md_table,
+    pick,
+    protocol_block,
+    protocol_md,
+    ratio,
     save_figure,
-    slim_curves,
-    sweep,
+    select,
+    side,
+    slim_stages,
+    tuned_sweep,
     write_report,
 )
 
@@ -44,32 +56,45 @@ constant 6.
 """
 
 
-def _spec(ctx: Context) -> dict[str, Any]:
+def spec(size: str, data_dir: str | None = None) -> dict[str, Any]:
+    """The sweep: relu and tanh MLPs over depth x sigma_w, lr tuned per cell and activation."""
     return {
         "experiment": "ratio_map",
         "description": "relu vs tanh MLP, steps to target over depth x sigma_w",
-        "dataset": ctx.pick(tiny="mnist1d", default="mnist1d", full="fashion-mnist"),
+        "dataset": pick(size, tiny="mnist1d", default="mnist1d", full="fashion-mnist"),
         "model": "mlp",
         "activation": ["relu", "tanh"],
-        "depth": ctx.pick(tiny=[2], default=[2, 4, 8, 16], full=[2, 4, 8, 16, 32, 64]),
-        "width": ctx.pick(tiny=16, default=32, full=256),
+        "depth": pick(size, tiny=[2], default=[2, 4, 8, 16], full=[2, 4, 8, 16, 32, 64]),
+        "width": pick(size, tiny=16, default=32, full=256),
         "init": "lecun_normal",
-        "init_scale": ctx.pick(
+        "init_scale": pick(
+            size,
             tiny=[1.0, 2.0],
             default=[0.5, 1.0, 1.5, 2.0, 2.5],
             full=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0],
         ),
         "bias_init": 0.0,
         "optimizer": "sgd",
-        "batch_size": ctx.pick(tiny=32, default=128, full=128),
-        "steps": ctx.pick(tiny=20, default=800, full=5000),
-        "eval_every": ctx.pick(tiny=10, default=20, full=100),
-        "eval_size": ctx.pick(tiny=100, default=500, full=5000),
-        "target": ctx.pick(tiny=0.85, default=0.5, full=0.2),
-        "lr": ctx.pick(
-            tiny=[0.1], default=[2.0, 0.6, 0.2, 0.06], full=[2.0, 1.0, 0.5, 0.2, 0.1, 0.03, 0.01]
+        "batch_size": pick(size, tiny=32, default=128, full=128),
+        "steps": pick(size, tiny=20, default=800, full=5000),
+        "eval_every": pick(size, tiny=10, default=20, full=100),
+        "eval_size": pick(size, tiny=100, default=500, full=5000),
+        "target": pick(size, tiny=0.85, default=0.5, full=0.2),
+        "lr": pick(
+            size,
+            tiny=[0.1],
+            default=[2.0, 0.6, 0.2, 0.06],
+            full=[2.0, 1.0, 0.5, 0.2, 0.1, 0.03, 0.01],
         ),
-        "seed": ctx.pick(tiny=[0], default=[0, 1, 2], full=[0, 1, 2, 3, 4]),
+        "protocol": "tuned",
+        # 4 lrs x 2 tuning seeds = 8 lanes, as many as the measurement seeds: the two stages
+        # share one compiled program per (activation, depth)
+        "tuning_seeds": pick(size, tiny=[1000], default=[1000, 1001], full=[1000, 1001, 1002]),
+        # 20 cells x 2 activations on 2 CPU cores: one extension per side at most (the
+        # summary flags every bracket left open)
+        "lr_extensions": pick(size, tiny=0, default=1, full=3),
+        "seed": pick(size, tiny=[0, 1], default=list(range(8)), full=list(range(8))),
+        "early_exit": 2,  # only steps to target is measured
         "strategy": "auto",
     }
 
@@ -83,12 +108,89 @@ def fmt_six_xi(chi1: float) -> str:
     return f"{six_xi(chi1):.3g}" if chi1 < 1 else ("critical" if chi1 == 1 else "chaotic")
 
 
-def _cells(s_all, depths, scales):
-    """(depth, sigma_w) -> summary setting."""
-    out = {}
-    for s in s_all["settings"]:
-        out[s["setting"]["depth"], s["setting"]["init_scale"]] = s
-    return {(d, w): out.get((d, w)) for d in depths for w in scales}
+# --------------------------------------------------------------------------- analysis (pure)
+
+
+def winner(r: dict[str, Any] | None) -> str:
+    """The faster activation of a cell from its tanh/relu ratio: "relu" when the 95% CI lies
+    above 1, "tanh" below 1, "unclear" when it includes 1, "undetermined" without a ratio."""
+    if not r or r["ratio"] is None:
+        return "undetermined"
+    return {1: "relu", -1: "tanh", 0: "unclear"}[side(r["ci"], 1.0, r["ci_bound"])]
+
+
+def _counts(cells: list[dict[str, Any]]) -> dict[str, int]:
+    out = {"relu": 0, "tanh": 0, "unclear": 0, "undetermined": 0}
+    for c in cells:
+        out[winner(c["ratio"])] += 1
+    return out
+
+
+def analyse(records: list[dict[str, Any]], p: dict[str, Any], sp: dict[str, Any]) -> dict[str, Any]:
+    """Records of the tuned sweep and the protocol's summary -> per (depth, sigma_w) cell each
+    activation's tuned lr and KM median steps, the paired ratio tanh/relu and which is faster
+    (the CI of the ratio excludes 1)."""
+    from activations import theory
+
+    meas = [r for r in records if r["stage"] == "measure"]
+    rows = {(x["activation"], x["depth"], x["init_scale"]): x for x in p["settings"]}
+    cells = []
+    for d in sp["depth"]:
+        for w in sp["init_scale"]:
+            cell: dict[str, Any] = {"depth": d, "sigma_w": w}
+            for a in ("relu", "tanh"):
+                row = rows.get((a, d, w))
+                chi = float(theory.chi1(a, float(w), 0.0))
+                cell[f"chi1_{a}"] = chi
+                cell[f"six_xi_{a}"] = six_xi(chi)
+                cell[a] = row and {
+                    "lr": row["lr"],
+                    "bracket_closed": row["bracket"]["closed"],
+                    **km(select(meas, activation=a, depth=d, init_scale=w)),
+                }
+            num = select(meas, activation="tanh", depth=d, init_scale=w)
+            den = select(meas, activation="relu", depth=d, init_scale=w)
+            cell["ratio"] = ratio(num, den) if num and den else None
+            cell["winner"] = winner(cell["ratio"])
+            cells.append(cell)
+    return {
+        "target": sp["target"],
+        "steps": sp["steps"],
+        "cells": cells,
+        "counts": _counts(cells),
+        "critical_sigma_w": {a: float(theory.critical_sigma_w(a, 0.0)) for a in ("relu", "tanh")},
+        "protocol": protocol_block(p),
+    }
+
+
+def verdict(s: dict[str, Any]) -> tuple[str, str]:
+    """Held when ReLU is measurably faster in some cell and tanh in another (the winner depends
+    on the cell); not held when every cell has a measured winner and it is the same one;
+    inconclusive otherwise (cells whose CI includes 1 could go either way)."""
+    c = _counts(s["cells"])
+    n = sum(c.values())
+    if c["relu"] and c["tanh"]:
+        st = HELD
+        head = "which activation is faster depends on the cell"
+    elif c["unclear"] == c["undetermined"] == 0 and (c["relu"] == n or c["tanh"] == n):
+        st = NOT_HELD
+        head = f"{'ReLU' if c['relu'] else 'tanh'} is measurably faster in every cell"
+    else:
+        st = INCONCLUSIVE
+        one = "ReLU" if c["relu"] else "tanh" if c["tanh"] else None
+        head = (
+            f"only {one} is measurably faster anywhere" if one else "no cell has a measured winner"
+        ) + ", and the cells whose CI includes 1 (or whose ratio is undetermined) leave open "
+        head += "whether the other wins somewhere"
+    ratios = [x["ratio"]["ratio"] for x in s["cells"] if x["ratio"] and x["ratio"]["ratio"]]
+    span = f"{min(ratios):.2g} to {max(ratios):.2g}" if ratios else "n/a"
+    text = (
+        f"Of {n} cells, ReLU is measurably faster (95% CI of tanh/relu above 1) in {c['relu']}, "
+        f"tanh in {c['tanh']}; in {c['unclear']} the CI includes 1 and in {c['undetermined']} "
+        f"the ratio is undetermined (both medians censored): {head}. Measured tanh/relu ratios "
+        f"range over {span}."
+    )
+    return st, text
 
 
 def _plot_map(ctx, cells, depths, scales, crit, chi_fn) -> str:
@@ -100,7 +202,7 @@ def _plot_map(ctx, cells, depths, scales, crit, chi_fn) -> str:
     for i, d in enumerate(depths):
         for j, w in enumerate(scales):
             s = cells[d, w]
-            rp = s and s["reference_pair"]
+            rp = s and s["ratio"]
             if not rp:
                 text[i, j] = "missing"
                 continue
@@ -189,14 +291,14 @@ def _plot_steps(ctx, cells, depths, scales, budget) -> str:
         for i, d in enumerate(depths):
             for j, w in enumerate(scales):
                 s = cells[d, w]
-                g = s and s["groups"].get(act)
+                g = s and s.get(act)
                 if g:
-                    m = g["median_steps"]
+                    m = g["median"]
                     z[i, j] = m if m is not None else np.nan
                     ax.text(
                         j,
                         i,
-                        fmt_steps(m, budget) + f"\n{g['n_reached']}/{g['n_seeds']}",
+                        fmt_steps(m, budget) + f"\n{g['reached']}/{g['n']}",
                         ha="center",
                         va="center",
                         fontsize=7,
@@ -208,105 +310,44 @@ def _plot_steps(ctx, cells, depths, scales, budget) -> str:
         ax.set_yticks(range(len(depths)), [str(d) for d in depths])
         ax.set_xlabel("sigma_w")
         ax.set_ylabel("depth")
-        ax.set_title(f"{act}: median steps to target at best lr (blank: censored)")
+        ax.set_title(f"{act}: KM median steps to target at the tuned lr (blank: not reached)")
         fig.colorbar(im, ax=ax)
     return save_figure(ctx, fig, "steps_map.png")
 
 
-def run(ctx: Context) -> dict[str, Any]:
-    from activations import theory
+# --------------------------------------------------------------------------- report
 
-    spec = _spec(ctx)
-    run_dir, records = sweep(ctx, spec)
-    slim_curves(run_dir)
-    s_all = summary.summarize(records)
-    depths, scales = spec["depth"], spec["init_scale"]
-    budget, target = spec["steps"], spec["target"]
-    cells = _cells(s_all, depths, scales)
-    crit = {a: float(theory.critical_sigma_w(a, 0.0)) for a in ("relu", "tanh")}
 
-    def chi_fn(act, w):
-        return float(theory.chi1(act, float(w), 0.0))
+def report(ctx: Context, sp: dict[str, Any], s: dict[str, Any], figs: list[str]) -> dict[str, Any]:
+    """REPORT.md and summary.json from the summary (every number in the text comes from it)."""
+    budget, target, crit = s["steps"], s["target"], s["critical_sigma_w"]
+    cells = s["cells"]
 
-    figs = [
-        _plot_map(ctx, cells, depths, scales, crit, chi_fn),
-        _plot_steps(ctx, cells, depths, scales, budget),
+    def st(a: dict[str, Any] | None) -> str:
+        if not a:
+            return "-"
+        edge = "" if a["bracket_closed"] else "*"
+        return f"{fmt_steps(a['median'], budget)} ({a['reached']}/{a['n']}, lr {a['lr']:g}{edge})"
+
+    rows = [
+        [
+            c["depth"],
+            f"{c['sigma_w']:g}",
+            st(c["relu"]),
+            st(c["tanh"]),
+            fmt_ratio(c["ratio"]),
+            c["winner"],
+            f"{c['chi1_relu']:.3g} / {fmt_six_xi(c['chi1_relu'])}",
+            f"{c['chi1_tanh']:.3g} / {fmt_six_xi(c['chi1_tanh'])}",
+        ]
+        for c in cells
     ]
-
-    rows, cell_data = [], []
-    n_relu = n_tanh = n_tie = n_na = 0
-    for d in depths:
-        for w in scales:
-            s = cells[d, w]
-            if s is None:
-                continue
-            rp = s["reference_pair"]
-            g = s["groups"]
-            cr, ct = chi_fn("relu", w), chi_fn("tanh", w)
-            r, ci = (rp or {}).get("ratio"), (rp or {}).get("ci")
-            if r is None:
-                winner = "n/a"
-                n_na += 1
-            elif ci and ci[0] is not None and ci[0] > 1 and rp["ci_bound"] in ("exact", "lower"):
-                winner = "relu"
-                n_relu += 1
-            elif ci and ci[1] is not None and ci[1] < 1 and rp["ci_bound"] in ("exact", "upper"):
-                winner = "tanh"
-                n_tanh += 1
-            elif r > 1 and rp["bound"] == "lower":
-                winner = "relu"
-                n_relu += 1
-            elif r < 1 and rp["bound"] == "upper":
-                winner = "tanh"
-                n_tanh += 1
-            else:
-                winner = "unclear (CI includes 1)"
-                n_tie += 1
-            cell = {
-                "six_xi_relu": six_xi(cr),
-                "six_xi_tanh": six_xi(ct),
-                "depth": d,
-                "sigma_w": w,
-                "ratio": rp,
-                "winner": winner,
-                "chi1_relu": cr,
-                "chi1_tanh": ct,
-            }
-            for act in ("relu", "tanh"):
-                ga = g.get(act)
-                cell[act] = ga and {
-                    k: ga[k] for k in ("best_lr", "median_steps", "n_reached", "n_seeds")
-                }
-            cell_data.append(cell)
-
-            def st(act, ga=g):
-                x = ga.get(act)
-                if not x:
-                    return "-"
-                edge = "*" if ga[act]["best_lr_at_edge"] else ""
-                return (
-                    f"{fmt_steps(x['median_steps'], budget)} ({x['n_reached']}/{x['n_seeds']}, "
-                    f"lr {x['best_lr']:g}{edge})"
-                )
-
-            rows.append(
-                [
-                    d,
-                    f"{w:g}",
-                    st("relu"),
-                    st("tanh"),
-                    fmt_ratio(rp),
-                    winner,
-                    f"{cr:.3g} / {fmt_six_xi(cr)}",
-                    f"{ct:.3g} / {fmt_six_xi(ct)}",
-                ]
-            )
     table = md_table(
         [
             "depth",
             "sigma_w",
-            "relu median steps (reached, best lr)",
-            "tanh median steps (reached, best lr)",
+            "relu KM median steps (reached, tuned lr)",
+            "tanh KM median steps (reached, tuned lr)",
             "tanh/relu [95% CI]",
             "faster (CI excludes 1)",
             "relu chi_1 / 6 xi",
@@ -314,108 +355,93 @@ def run(ctx: Context) -> dict[str, Any]:
         ],
         rows,
     )
-
     setup = f"""
-Data: {spec["dataset"]}. Model: fully connected MLP of width {spec["width"]}, depths {depths}
+Data: {sp["dataset"]}. Model: fully connected MLP of width {sp["width"]}, depths {sp["depth"]}
 (hidden layers), zero biases (sigma_b = 0). Init: LeCun normal times sigma_w
 (`init = "lecun_normal"`, `init_scale = sigma_w`), i.e. Var W = sigma_w^2 / fan_in on every
-layer, the mean-field parametrisation; sigma_w in {scales}. Optimiser: plain SGD, batch
-{spec["batch_size"]}, {budget} steps, lr grid {spec["lr"]} tuned per activation per cell (best =
-lowest median steps over seeds), seeds {spec["seed"]}. Target: {target:g} training error on the
-first {spec["eval_size"]} training examples (evaluated every {spec["eval_every"]} steps): an MLP
-on MNIST-1D reaches it in a few hundred steps when it trains well, so the map separates fast,
-slow and stuck cells within the budget. Ratios and CIs: bench.summary (seed bootstrap,
-censoring kept as bounds). Theory: chi_1 from activations.theory.chi1 at (sigma_w, 0);
-critical sigma_w (chi_1 = 1): relu {crit["relu"]:.4g}, tanh {crit["tanh"]:.4g}
-(activations.theory.critical_sigma_w). For relu with sigma_b = 0 the length map has q* = 0 or
-inf, and chi_1 = sigma_w^2 / 2 at any q (ReLU is homogeneous); for tanh at sigma_w <= 1,
-q* = 0 and chi_1 = sigma_w^2.
+layer, the mean-field parametrisation; sigma_w in {sp["init_scale"]}. Optimiser: plain SGD, batch
+{sp["batch_size"]}, {budget} steps. Target: {target:g} training error on the first
+{sp["eval_size"]} training examples (evaluated every {sp["eval_every"]} steps; a run stops once
+its error has been at or below it for {sp["early_exit"]} evaluations in a row): an MLP on
+MNIST-1D reaches it in a few hundred steps when it trains well, so the map separates fast, slow
+and stuck cells within the budget.
+
+{protocol_md(s["protocol"])}
+
+Theory: chi_1 from activations.theory.chi1 at (sigma_w, 0); critical sigma_w (chi_1 = 1): relu
+{crit["relu"]:.4g}, tanh {crit["tanh"]:.4g} (activations.theory.critical_sigma_w). For relu
+with sigma_b = 0, chi_1 = sigma_w^2 / 2 at any q (ReLU is homogeneous); for tanh at
+sigma_w <= 1, q* = 0 and chi_1 = sigma_w^2.
 """
 
-    # Describe where each wins, from the measured cells only.
-    def where(win):
-        cs = [c for c in cell_data if c["winner"] == win]
-        if not cs:
-            return "nowhere"
-        return ", ".join(f"(depth {c['depth']}, sigma_w {c['sigma_w']:g})" for c in cs)
+    def where(win: str) -> str:
+        cs = [c for c in cells if c["winner"] == win]
+        return ", ".join(f"(depth {c['depth']}, sigma_w {c['sigma_w']:g})" for c in cs) or "nowhere"
 
-    relu_cells = [c for c in cell_data if c["winner"] == "relu"]
-    tanh_cells = [c for c in cell_data if c["winner"] == "tanh"]
-    mean_w = {
-        k: (float(np.mean([c["sigma_w"] for c in v])) if v else math.nan)
-        for k, v in (("relu", relu_cells), ("tanh", tanh_cells))
-    }
-    rat = [c["ratio"]["ratio"] for c in cell_data if c["ratio"] and c["ratio"]["ratio"]]
-    rng_txt = f"{min(rat):.2g} to {max(rat):.2g}" if rat else "n/a"
-    both = [c for c in cell_data if c["winner"] == "n/a"]
-    deep_ordered = [c for c in both if c["depth"] > max(c["six_xi_relu"], c["six_xi_tanh"])]
-    # The rule of thumb "trainable up to ~6 xi layers" checked cell by cell, per activation.
+    # The rule of thumb "trainable up to ~6 xi layers", checked cell by cell per activation.
     beyond: list[str] = []
     failed_inside: list[str] = []
     failed_chaotic: list[str] = []
-    for c in cell_data:
+    for c in cells:
         for act in ("relu", "tanh"):
             g = c[act] or {}
-            lim = c[f"six_xi_{act}"]
-            if g.get("n_reached") and c["depth"] > lim:
-                beyond.append(f"{act} at (depth {c['depth']}, sigma_w {c['sigma_w']:g})")
-            if g and not g.get("n_reached") and c["depth"] <= lim:
-                where_ = f"{act} at (depth {c['depth']}, sigma_w {c['sigma_w']:g})"
-                (failed_chaotic if c[f"chi1_{act}"] > 1 else failed_inside).append(where_)
-    theory_txt = (
-        f"Of the {len(both)} cells where neither activation reached the target, "
-        f"{len(deep_ordered)} lie deeper than 6 xi of both activations (ordered phase: "
-        "gradients vanish before they reach the first layers), as mean-field theory predicts; "
-        f"in the other {len(both) - len(deep_ordered)} at least one activation is at or beyond "
-        "the edge of chaos, where the ordered-phase argument predicts no failure and the "
-        "obstacle is the step budget of plain SGD or exploding gradients (chi_1 > 1). "
-        "Rule of thumb 'trains up to about 6 xi layers', per activation and cell: reached the "
-        f"target although deeper than 6 xi: {', '.join(beyond) or 'none'}; failed in the "
-        f"ordered phase within 6 xi or at chi_1 = 1: {', '.join(failed_inside) or 'none'}; "
-        f"failed in the chaotic phase (chi_1 > 1, gradients and, for relu, activations grow "
-        f"with depth): {', '.join(failed_chaotic) or 'none'}."
-    )
-    verdict = f"""
-Of {len(cell_data)} cells, ReLU is faster in {n_relu}, tanh in {n_tanh}; in {n_tie} the CI
-includes 1 and in {n_na} both activations were censored (neither reached {target:g} in
-{budget} steps at any lr). Measured tanh/relu ratios range over {rng_txt}: the ratio is not
-a constant (the published 6 is one point of such a map, for a CNN on CIFAR-10).
+            here = f"{act} at (depth {c['depth']}, sigma_w {c['sigma_w']:g})"
+            if g.get("median") is not None and c["depth"] > c[f"six_xi_{act}"]:
+                beyond.append(here)
+            if g and g.get("median") is None and c["depth"] <= c[f"six_xi_{act}"]:
+                (failed_chaotic if c[f"chi1_{act}"] > 1 else failed_inside).append(here)
+    status_, head = verdict(s)
+    verdict_md = f"""
+**{status_.capitalize()}.** {head} The published 6 is one point of such a map, for a CNN on
+CIFAR-10.
 
 ReLU faster at: {where("relu")}.
 
 tanh faster at: {where("tanh")}.
 
-{theory_txt}
+Rule of thumb 'trains up to about 6 xi layers' (KM median reached on the measurement seeds),
+per activation and cell: reached although deeper than 6 xi: {", ".join(beyond) or "none"};
+not reached in the ordered phase within 6 xi or at chi_1 = 1: {", ".join(failed_inside) or "none"};
+not reached in the chaotic phase (chi_1 > 1): {", ".join(failed_chaotic) or "none"}.
 
-Mean sigma_w of the cells each wins: ReLU {mean_w["relu"]:.3g}, tanh {mean_w["tanh"]:.3g}
-(critical sigma_w: relu {crit["relu"]:.3g}, tanh {crit["tanh"]:.3g}). Reading against chi_1:
-below sigma_w = 1 both are in the ordered phase, relu more deeply (chi_1 = sigma_w^2/2 vs
-sigma_w^2), so gradients vanish faster for relu as depth grows; between 1 and sqrt 2 tanh is
-chaotic but bounded while relu is still ordered; above sqrt 2 relu is chaotic and, being
-unbounded, its activations and gradients grow as chi_1^depth, which SGD survives only with a
-small lr. Whether the measured cells follow this is in the table (chi_1 columns) and the map
-(lines: chi_1 = 1; dotted: depth = 6 xi of the ordered phase). Conditions: MLP width
-{spec["width"]}, plain SGD, {len(spec["lr"])}-value lr grid, {len(spec["seed"])} seeds: coarse;
-cells whose best lr is at the grid edge may change with a wider grid.
+Reading against chi_1: below sigma_w = 1 both are in the ordered phase, relu more deeply
+(chi_1 = sigma_w^2/2 vs sigma_w^2), so gradients vanish faster for relu as depth grows; between
+1 and sqrt 2 tanh is chaotic but bounded while relu is still ordered; above sqrt 2 relu is
+chaotic and, being unbounded, its activations and gradients grow as chi_1^depth, which SGD
+survives only with a small lr. Conditions: MLP width {sp["width"]}, plain SGD,
+{len(s["protocol"]["measurement_seeds"])} measurement seeds per cell; * marks a tuned lr whose
+bracket stayed open after {s["protocol"]["lr_extensions"]} extension(s) per side.
 """
-    data = {
-        "cells": cell_data,
-        "critical_sigma_w": crit,
-        "counts": {"relu": n_relu, "tanh": n_tanh, "unclear": n_tie, "both_censored": n_na},
-        "target": target,
-        "steps": budget,
-        "run_dir": str(run_dir),
-        "results_bytes": dir_size(ctx.out_dir),
-    }
-    results_md = table + "\n\n" + summary._LEGEND
+    data = {**s, "status": status_, "results_bytes": dir_size(ctx.out_dir)}
     return write_report(
         ctx,
         title=TITLE,
         claim=CLAIM,
         setup=setup,
-        results_md=results_md,
-        verdict=verdict,
+        results_md=table + "\n\n" + summary._LEGEND,
+        verdict=verdict_md,
         figures=figs,
-        config=spec,
+        config=sp,
         data=clean(data),
     )
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    from activations import theory
+
+    sp = spec(ctx.size, ctx.data_dir)
+    t = tuned_sweep(ctx, sp)
+    slim_stages(t)
+    s = analyse(t.records, t.protocol, sp)
+    s["run_dir"] = str(t.root)
+    depths, scales = sp["depth"], sp["init_scale"]
+    cells = {(c["depth"], c["sigma_w"]): c for c in s["cells"]}
+
+    def chi_fn(act: str, w: float) -> float:
+        return float(theory.chi1(act, float(w), 0.0))
+
+    figs = [
+        _plot_map(ctx, cells, depths, scales, s["critical_sigma_w"], chi_fn),
+        _plot_steps(ctx, cells, depths, scales, sp["steps"]),
+    ]
+    return report(ctx, sp, s, figs)

@@ -11,13 +11,17 @@ unit-variance input has second moment ``q_1 = 1`` and then ``q_{l+1} = L(q_l)``;
 activation mean and variance of layer l are ``E[phi(sqrt(q_l) z)]`` and
 ``E[phi(sqrt(q_l) z)^2] - E[phi(sqrt(q_l) z)]^2``. selu: ``q* = 1``, so (0, 1) at every layer;
 relu: ``q_l`` halves per layer (``q* = 0``); tanh: ``q_l -> 0`` like ``1/l``.
+
+No training and no learning rate: the statistical unit is the seed (a new net and a new input
+batch). A seed's deviation is its worst layer's ``max(|mean|, |var - 1|)``; the verdict compares
+the 95% CI of the median deviation over seeds (percentile bootstrap) with the 1% tolerance.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +30,18 @@ from jax import lax
 
 import activations
 from activations import theory
-from bench.reproduce._common import Context, save_figure, write_report
+from bench.reproduce._common import (
+    HELD,
+    Context,
+    clean,
+    grid_block,
+    pick,
+    protocol_md,
+    save_figure,
+    side,
+    status,
+    write_report,
+)
 
 TITLE = "SELU's self-normalising fixed point over 100 layers (Klambauer et al. 2017)"
 
@@ -192,7 +207,7 @@ def _g(x: float | None, digits: int = 4) -> str:
     return "n/a" if x is None else f"{x:.{digits}g}"
 
 
-def _figure(ctx: Context, raw: dict, preds: dict, depth: int) -> str:
+def _figure(ctx: Context, raw: dict, preds: dict, depth: int) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -251,19 +266,24 @@ def _figure(ctx: Context, raw: dict, preds: dict, depth: int) -> str:
 
 
 def _width_scan(widths: tuple[int, ...], depth: int, batch: int, seeds: int) -> list[dict]:
+    """selu's per-seed, per-layer activation mean and variance at each width."""
+    return [
+        {"width": w, **measure("selu", depth=depth, width=w, batch=batch, seeds=seeds)}
+        for w in widths
+    ]
+
+
+def _scan_summary(scan: list[dict]) -> list[dict]:
     """selu's worst deviation from (0, 1) over the layers against the width."""
-    out = []
-    for w in widths:
-        raw = measure("selu", depth=depth, width=w, batch=batch, seeds=seeds)
-        out.append(
-            {
-                "width": w,
-                "seeds": seeds,
-                "max_abs_mean": _spread(np.max(np.abs(raw["act_mean"]), axis=1)),
-                "max_abs_var_minus_1": _spread(np.max(np.abs(raw["act_var"] - 1.0), axis=1)),
-            }
-        )
-    return out
+    return [
+        {
+            "width": r["width"],
+            "seeds": int(r["act_mean"].shape[0]),
+            "max_abs_mean": _spread(np.max(np.abs(r["act_mean"]), axis=1)),
+            "max_abs_var_minus_1": _spread(np.max(np.abs(r["act_var"] - 1.0), axis=1)),
+        }
+        for r in scan
+    ]
 
 
 def _slope(scan: list[dict], key: str) -> float | None:
@@ -285,33 +305,143 @@ def _width_at(scan: list[dict], key: str, level: float) -> float | None:
     return _clean(np.exp((np.log(level) - c) / p)) if p < 0 else None
 
 
-def run(ctx: Context) -> dict[str, Any]:
-    depth = ctx.pick(tiny=6, default=100, full=100)
-    width = ctx.pick(tiny=32, default=512, full=2048)
-    batch = ctx.pick(tiny=32, default=1024, full=4096)
-    seeds = ctx.pick(tiny=2, default=8, full=16)
-    scan_widths = ctx.pick(tiny=(16, 32), default=(128, 512, 1024), full=(256, 1024, 2048, 4096))
-    scan_seeds = ctx.pick(tiny=2, default=4, full=8)
-
-    raw = {a: measure(a, depth=depth, width=width, batch=batch, seeds=seeds) for a in ACTIVATIONS}
-    preds = {a: predict(a, depth) for a in ACTIVATIONS}
-    rows = {a: _summarise(a, raw[a], preds[a]) for a in ACTIVATIONS}
-    scan = _width_scan(scan_widths, depth, batch, scan_seeds)
-    figures = _figure(ctx, raw, preds, depth)
-
-    # Per-layer medians for the record (small: depth x 3 activations).
-    per_layer = {
-        a: {
-            "act_mean_median": np.median(raw[a]["act_mean"], 0).tolist(),
-            "act_var_median": np.median(raw[a]["act_var"], 0).tolist(),
-            "act_var_min": raw[a]["act_var"].min(0).tolist(),
-            "act_var_max": raw[a]["act_var"].max(0).tolist(),
-            "theory_act_mean": preds[a]["act_mean"].tolist(),
-            "theory_act_var": preds[a]["act_var"].tolist(),
-        }
-        for a in ACTIVATIONS
+def spec(size: str) -> dict[str, Any]:
+    """The measurement: depth, width, batch and seeds, and the width scan."""
+    return {
+        "depth": pick(size, tiny=6, default=100, full=100),
+        "width": pick(size, tiny=32, default=512, full=2048),
+        "batch": pick(size, tiny=32, default=1024, full=4096),
+        "seeds": pick(size, tiny=2, default=8, full=16),
+        "init": "lecun_normal",
+        "scan_widths": pick(
+            size, tiny=[16, 32], default=[128, 512, 1024], full=[256, 1024, 2048, 4096]
+        ),
+        "scan_seeds": pick(size, tiny=2, default=8, full=8),
     }
 
+
+# --------------------------------------------------------------------------- analysis (pure)
+
+
+def worst_deviation(raw: dict[str, np.ndarray]) -> np.ndarray:
+    """Per seed: max over layers of max(|mean|, |var - 1|)."""
+    return np.maximum(
+        np.max(np.abs(raw["act_mean"]), axis=1), np.max(np.abs(raw["act_var"] - 1.0), axis=1)
+    )
+
+
+def analyse(
+    raw: dict[str, dict[str, np.ndarray]],
+    preds: dict[str, dict[str, np.ndarray]],
+    scan: list[dict],
+    sp: dict[str, Any],
+) -> dict[str, Any]:
+    """Per-seed, per-layer measurements and the mean-field predictions -> the summary."""
+    from bench import stats
+
+    rows = {a: _summarise(a, raw[a], preds[a]) for a in ACTIVATIONS}
+    dev = worst_deviation(raw["selu"])
+    scan_s = _scan_summary(scan)
+    return {
+        "depth": sp["depth"],
+        "width": sp["width"],
+        "tolerance": TOLERANCE,
+        "selu_worst_deviation": {
+            "per_seed": dev.tolist(),
+            "median": float(np.median(dev)),
+            "ci": list(cast(tuple[float, float], stats.bootstrap_ci(dev.tolist(), "median"))),
+        },
+        "activations": rows,
+        "width_scan": scan_s,
+        "fit": {
+            "mean_exponent": _slope(scan_s, "max_abs_mean"),
+            "var_exponent": _slope(scan_s, "max_abs_var_minus_1"),
+            "width_at_tolerance": _width_at(scan_s, "max_abs_var_minus_1", TOLERANCE),
+        },
+        "per_layer": {
+            a: {
+                "act_mean_median": np.median(raw[a]["act_mean"], 0).tolist(),
+                "act_var_median": np.median(raw[a]["act_var"], 0).tolist(),
+                "act_var_min": raw[a]["act_var"].min(0).tolist(),
+                "act_var_max": raw[a]["act_var"].max(0).tolist(),
+                "theory_act_mean": preds[a]["act_mean"].tolist(),
+                "theory_act_var": preds[a]["act_var"].tolist(),
+            }
+            for a in ACTIVATIONS
+        },
+        "protocol": grid_block(
+            list(range(sp["seeds"])),
+            "percentile bootstrap over seeds (median of the per-seed worst deviation; mean of "
+            "the late-layer variance)",
+        ),
+    }
+
+
+def verdict(s: dict[str, Any]) -> tuple[str, str]:
+    """Held when the 95% CI of the median (over seeds) worst-layer deviation of selu from (0, 1)
+    lies below the 1% tolerance, not held when above it, inconclusive when it straddles it."""
+    w, tol = s["selu_worst_deviation"], s["tolerance"]
+    st = status(side(w["ci"], tol), -1)
+    sel = s["activations"]["selu"]
+    lo, hi = sel["late_var_mean_ci95"]
+    a0, a1 = sel["late_layers"]
+    text = (
+        f"selu's worst layer deviated from (0, 1) by a median {w['median']:.3g} over "
+        f"{len(w['per_seed'])} seeds (95% CI [{w['ci'][0]:.3g}, {w['ci'][1]:.3g}]) against the "
+        f"{tol:.0%} tolerance, through {s['depth']} layers at width {s['width']}; "
+        f"{sel['within_tolerance_seeds']}/{sel['n_seeds']} seeds stayed within it at every "
+        "layer."
+    )
+    if st != HELD and lo is not None and hi is not None:
+        text += (
+            f" Averaged over layers {a0}-{a1} the variance is {sel['late_var_mean']['mean']:.4f} "
+            f"(95% CI [{lo:.4f}, {hi:.4f}]): "
+            + (
+                "the fixed point itself held; the excursions are layer-to-layer fluctuations "
+                "around (0, 1), not a drift."
+                if lo <= 1.0 + tol and hi >= 1.0 - tol
+                else "off 1 by more than the tolerance: a drift, not only noise."
+            )
+        )
+    p_var, w1 = s["fit"]["var_exponent"], s["fit"]["width_at_tolerance"]
+    if st != HELD and p_var is not None:
+        text += f" The excursions scale with width as |var - 1| ~ width^{p_var:.2f}" + (
+            f": finite-width fluctuations (mean field is the infinite-width limit); the fit "
+            f"reaches {tol:.0%} at width ~ {_g(w1, 2)}."
+            if p_var < -0.25
+            else ", not clearly shrinking, so not only finite-width noise."
+        )
+    r, t = s["activations"]["relu"], s["activations"]["tanh"]
+    text += (
+        f" At the same init relu's activation variance shrank by a factor "
+        f"{_g(r['var_factor_per_layer_first20']['mean'], 3)} per layer (theory "
+        f"{_g(r['theory']['var_factor_per_layer_first20'], 3)}: halving), and tanh's fell to "
+        f"{_g(t['last_layer_var']['mean'], 3)} at layer {s['depth']} (theory "
+        f"{_g(t['theory']['last_layer_var'], 3)}: q_l -> 0 like 1/l), as the claim says."
+    )
+    return st, text
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    sp = spec(ctx.size)
+    depth, width, batch, seeds = sp["depth"], sp["width"], sp["batch"], sp["seeds"]
+    raw = {a: measure(a, depth=depth, width=width, batch=batch, seeds=seeds) for a in ACTIVATIONS}
+    preds = {a: predict(a, depth) for a in ACTIVATIONS}
+    scan = _width_scan(tuple(sp["scan_widths"]), depth, batch, sp["scan_seeds"])
+    s = analyse(raw, preds, scan, sp)
+    figures = _figure(ctx, raw, preds, depth)
+    return report(ctx, sp, s, figures)
+
+
+def report(ctx: Context, sp: dict[str, Any], s: dict[str, Any], figures: list[str]) -> dict:
+    """REPORT.md and summary.json from the summary (every number in the text comes from it)."""
+    depth, width, rows, scan = s["depth"], s["width"], s["activations"], s["width_scan"]
+    batch, seeds, scan_widths, scan_seeds = (
+        sp["batch"],
+        sp["seeds"],
+        sp["scan_widths"],
+        sp["scan_seeds"],
+    )
     claim = (
         "Klambauer et al. 2017 (Self-Normalizing Neural Networks): SELU, "
         "`lambda * elu_alpha(x)` with alpha = 1.6732632423543772 and lambda = 1.0507009873554805, "
@@ -352,9 +482,6 @@ def run(ctx: Context) -> dict[str, Any]:
             f"{_g(t['var_factor_per_layer_first20'])} | {_g(t['q_star'])} | "
             f"{r['within_tolerance_seeds']}/{r['n_seeds']} |"
         )
-    s = rows["selu"]
-    lo, hi = s["late_var_mean_ci95"]
-    a0, a1 = s["late_layers"]
     scan_lines = [
         "| width | seeds | max_l abs(mean) | max_l abs(var - 1) |",
         "| --- | --- | --- | --- |",
@@ -364,14 +491,18 @@ def run(ctx: Context) -> dict[str, Any]:
             for r in scan
         ),
     ]
-    p_mean, p_var = _slope(scan, "max_abs_mean"), _slope(scan, "max_abs_var_minus_1")
-    w_1pct = _width_at(scan, "max_abs_var_minus_1", TOLERANCE)
+    p_mean, p_var = s["fit"]["mean_exponent"], s["fit"]["var_exponent"]
+    w_1pct = s["fit"]["width_at_tolerance"]
+    sel = rows["selu"]
+    lo, hi = sel["late_var_mean_ci95"]
+    a0, a1 = sel["late_layers"]
+    w = s["selu_worst_deviation"]
     results_md = (
         "Published (Klambauer et al. 2017): fixed point (mean, variance) = (0, 1) for selu at "
         "Var W = 1/fan_in; seed's tolerance 1% over 100 layers. Entries: mean ± sd [min, max] "
         "over seeds.\n\n" + "\n".join(lines) + "\n\n"
         f"selu, variance averaged over layers {a0}-{a1} (the level the fixed point holds): "
-        f"{_fmt(s['late_var_mean'])}, 95% CI of the mean over seeds [{_g(lo)}, {_g(hi)}] "
+        f"{_fmt(sel['late_var_mean'])}, 95% CI of the mean over seeds [{_g(lo)}, {_g(hi)}] "
         "(theory 1).\n\n"
         "Width scan, selu:\n\n" + "\n".join(scan_lines) + "\n\n"
         f"Fitted exponent of the deviation against width: |mean| ~ width^{_g(p_mean, 2)}, "
@@ -379,71 +510,21 @@ def run(ctx: Context) -> dict[str, Any]:
         f"worst layer) at width ~ {_g(w_1pct, 3)}."
     )
 
-    held = s["within_tolerance_seeds"] == s["n_seeds"]
-    worst_mean, worst_var = s["max_abs_mean"]["max"], s["max_abs_var_minus_1"]["max"]
-    no_drift = lo is not None and lo <= 1.0 + TOLERANCE and hi >= 1.0 - TOLERANCE
-    if held:
-        verdict = (
-            f"Held here. With selu the activations stayed at (0, 1) within 1% at every one of the "
-            f"{depth} layers for all {s['n_seeds']} seeds (worst seed: max |mean| = "
-            f"{worst_mean:.3g}, max |var - 1| = {worst_var:.3g})."
-        )
-    else:
-        verdict = (
-            f"Did not hold within 1% here, at width {width}: {s['within_tolerance_seeds']}/"
-            f"{s['n_seeds']} seeds stayed within 1% of (0, 1) at all {depth} layers (max over "
-            f"layers, mean over seeds: |mean| {s['max_abs_mean']['mean']:.3g}, |var - 1| "
-            f"{s['max_abs_var_minus_1']['mean']:.3g}; worst seed {worst_mean:.3g} and "
-            f"{worst_var:.3g}). "
-        )
-        if no_drift:
-            verdict += (
-                f"The fixed point itself held: averaged over layers {a0}-{a1} the variance is "
-                f"{s['late_var_mean']['mean']:.4f} (95% CI [{lo:.4f}, {hi:.4f}]), so the "
-                "excursions "
-                "are layer-to-layer fluctuations around (0, 1), not a drift away from it. "
-            )
-        else:
-            verdict += (
-                f"The variance averaged over layers {a0}-{a1} is {s['late_var_mean']['mean']:.4f} "
-                f"(95% CI [{lo:.4f}, {hi:.4f}]), off 1 by more than 1%: a drift, not only noise. "
-            )
-        if p_var is not None and p_var < -0.25:
-            verdict += (
-                f"The excursions shrink with width (|var - 1| ~ width^{p_var:.2f}): they are "
-                "finite-width fluctuations (mean field is the infinite-width limit), and the 1% "
-                "statement is a wide-network statement; extrapolating the fit, the worst layer "
-                f"of a typical seed stays within 1% from width ~ {_g(w_1pct, 2)} on."
-            )
-        elif p_var is not None:
-            verdict += (
-                f"The excursions do not shrink clearly with width (|var - 1| ~ "
-                f"width^{p_var:.2f}), so they are not only finite-width noise."
-            )
-    verdict += (
-        f" At the same init relu's activation variance shrank by a factor "
-        f"{_g(rows['relu']['var_factor_per_layer_first20']['mean'], 3)} per layer (theory "
-        f"{_g(rows['relu']['theory']['var_factor_per_layer_first20'], 3)}: halving), and "
-        f"tanh's fell to {_g(rows['tanh']['last_layer_var']['mean'], 3)} at layer {depth} "
-        f"(theory {_g(rows['tanh']['theory']['last_layer_var'], 3)}: q_l -> 0 like 1/l), "
-        "as the claim says."
+    results_md += (
+        f"\n\nWorst layer's deviation max(|mean|, |var - 1|) per seed, selu: median "
+        f"{w['median']:.3g}, 95% CI [{w['ci'][0]:.3g}, {w['ci'][1]:.3g}] (tolerance "
+        f"{s['tolerance']:.0%})."
     )
+    setup += "\n\n" + protocol_md(s["protocol"])
+    st, text = verdict(s)
     return write_report(
         ctx,
         title=TITLE,
         claim=claim,
         setup=setup,
         results_md=results_md,
-        verdict=verdict,
+        verdict=f"**{st.capitalize()}.** {text}",
         figures=figures,
-        config={
-            "depth": depth,
-            "width": width,
-            "batch": batch,
-            "seeds": seeds,
-            "init": "lecun_normal",
-            "scan_widths": list(scan_widths),
-            "scan_seeds": scan_seeds,
-        },
-        data={"held": held, "activations": rows, "width_scan": scan, "per_layer": per_layer},
+        config=sp,
+        data=clean({**s, "status": st}),
     )

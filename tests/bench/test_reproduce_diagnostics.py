@@ -18,6 +18,7 @@ import pytest
 
 from bench import reproduce
 from bench.reproduce import glorot_bengio, selu_fixed_point
+from tests.bench.test_reproduce_training import check_protocol
 
 
 def _check(tmp_path: Path, name: str, keys: tuple[str, ...]) -> dict:
@@ -38,11 +39,18 @@ def _check(tmp_path: Path, name: str, keys: tuple[str, ...]) -> dict:
     for k in keys:
         assert k in summary, k
     assert s["verdict"] == summary["verdict"]
+    assert summary["status"] in ("held", "not held", "inconclusive")
     return summary
 
 
 def test_selu_fixed_point_tiny(tmp_path):
-    s = _check(tmp_path, "selu-fixed-point", ("held", "activations", "width_scan", "per_layer"))
+    s = _check(
+        tmp_path,
+        "selu-fixed-point",
+        ("selu_worst_deviation", "activations", "width_scan", "per_layer", "protocol"),
+    )
+    assert s["protocol"]["statistical_unit"] == "seed"
+    assert len(s["selu_worst_deviation"]["per_seed"]) == len(s["protocol"]["measurement_seeds"])
     assert set(s["activations"]) == {"selu", "relu", "tanh"}
     selu = s["activations"]["selu"]
     assert selu["theory"]["q_star"] == pytest.approx(1.0, abs=1e-9)
@@ -50,7 +58,8 @@ def test_selu_fixed_point_tiny(tmp_path):
 
 
 def test_glorot_bengio_tiny(tmp_path):
-    s = _check(tmp_path, "glorot-bengio", ("part_a", "part_b"))
+    s = _check(tmp_path, "glorot-bengio", ("part_a", "part_b", "protocol"))
+    check_protocol(s["protocol"]["part_b"], tmp_path / "reproductions" / "glorot-bengio")
     cells = s["part_a"]["cells"]
     assert {"tanh/standard", "tanh/xavier_uniform"} <= set(cells)
     for c in cells.values():
@@ -59,14 +68,21 @@ def test_glorot_bengio_tiny(tmp_path):
 
 
 def test_dead_relu_tiny(tmp_path):
-    s = _check(tmp_path, "dead-relu", ("cells", "lr_pairs", "bias_pairs", "init_pairs"))
+    s = _check(
+        tmp_path,
+        "dead-relu",
+        ("cells", "lr_pairs", "lr_test", "bias_pairs", "init_pairs", "protocol"),
+    )
+    # The seed is the unit: a paired comparison has one value per seed.
+    assert s["bias_pairs"]["all"]["n_seeds"] == len(s["protocol"]["measurement_seeds"])
     for c in s["cells"]:
         for x in c["dead_per_seed"]:
             assert x is None or 0.0 <= x <= 1.0
 
 
 def test_saturation_tiny(tmp_path):
-    s = _check(tmp_path, "saturation", ("cells", "ratios", "by_lr"))
+    s = _check(tmp_path, "saturation", ("cells", "ratios", "protocol"))
+    check_protocol(s["protocol"], tmp_path / "reproductions" / "saturation")
     assert set(s["cells"]) == {"sigmoid", "tanh", "relu"}
     for c in s["cells"].values():
         assert len(c["final_saturation_fraction"]) == 4

@@ -1,9 +1,12 @@
 """The training claims of ``python -m bench reproduce`` run end to end at the tiny size.
 
-Each test runs one claim (a couple of SGD steps, one seed, a one- or two-value grid) into a
-temporary directory and checks that REPORT.md, summary.json, meta.json and the figures exist
-and hold the fields a reader needs. It proves the commands run and write what they promise, not
-that the claims hold: the tiny settings are far too small for that.
+Each test runs one claim (a couple of SGD steps, a one-value lr grid tuned on one seed and
+measured on two more, through ``bench.protocol``) into a temporary directory and checks that
+REPORT.md, summary.json, meta.json and the figures exist and hold the fields a reader needs,
+and that the summary's ``protocol`` object matches the runs: tuning and measurement seeds
+disjoint, one lr bracket per setting, every measurement run counted. It proves the commands
+run and write what they promise, not that the claims hold: the tiny settings are far too
+small for that (the verdicts are tested in test_verdicts.py).
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ CLAIMS = {
         ["curves.png", "lr_sensitivity.png"],
         ["ratio_tanh_over_relu", "published_ratio", "activations"],
     ),
-    "he-30-layer": (["curves.png"], ["by_depth", "stall_definition", "claim_30_reproduced"]),
+    "he-30-layer": (["curves.png"], ["by_depth", "stall_definition"]),
     "ratio-map": (["ratio_map.png", "steps_map.png"], ["cells", "critical_sigma_w", "counts"]),
-    "activation-league": (["league.png"], ["ranking_steps", "ranking_final_error"]),
+    "activation-league": (["league.png"], ["ranking", "spearman_steps_vs_error"]),
 }
 
 REPORT_SECTIONS = ("## Claim", "## Setup", "## Results", "## Verdict")
@@ -49,7 +52,26 @@ def test_claim_runs_tiny(name: str, tmp_path: Path) -> None:
         assert k in summary, k
     meta = json.loads((out / "meta.json").read_text())
     assert meta["config"] and "git_commit" in meta
-    runs = list((out / "runs").rglob("records.jsonl"))
-    assert len(runs) == 1
-    first = json.loads(runs[0].read_text().splitlines()[0])
-    assert "git_commit" in first and "steps_to_target" in first
+    assert summary["status"] in ("held", "not held", "inconclusive")
+    assert f"**{summary['status'].capitalize()}.**" in report
+    check_protocol(summary["protocol"], out)
+
+
+def check_protocol(p: dict, out: Path) -> None:
+    """The summary's protocol object against the protocol directory's records."""
+    tune, measure = set(p["tuning_seeds"]), set(p["measurement_seeds"])
+    assert tune and len(measure) >= 2 and not tune & measure
+    assert p["brackets"] and all({"lr", "closed", "tried"} <= set(b) for b in p["brackets"])
+    for b in p["brackets"]:
+        assert b["lr"] in b["tried"]
+    (records,) = [
+        [json.loads(line) for line in f.read_text().splitlines()]
+        for f in (out / "runs").rglob("records.jsonl")
+        if "stages" not in f.parts
+    ]
+    assert {r["seed"] for r in records if r["stage"] == "tune"} <= tune
+    measured = [r for r in records if r["stage"] == "measure"]
+    assert {r["seed"] for r in measured} == measure
+    assert p["n_measured"] == len(measured) == len(p["brackets"]) * len(measure)
+    assert p["n_censored"] + p["n_failed"] <= p["n_measured"]
+    assert "git_commit" in measured[0] and "steps_to_target" in measured[0]
