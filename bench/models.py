@@ -4,9 +4,11 @@
   axis and applied with ``lax.scan`` (compile time and jaxpr size do not grow with depth), then
   a linear ``width -> classes`` head.
 - CNN (AlexNet-style, Krizhevsky et al. 2012 Fig. 1): ``len(channels)`` blocks of
-  conv 5 (SAME) -> activation -> max-pool (window 3 or 2, stride 2), then a linear head on the
+  conv 5 (SAME) -> activation -> pool (window 3 or 2, stride 2, SAME; max, or average per
+  ``pool_type``: cuda-convnet's 18pct net is max, avg, avg), then a linear head on the
   flattened features. Vector inputs (N, L), e.g. MNIST-1D, use 1-D convolutions over (L, 1);
-  images (N, H, W, C) use 2-D convolutions, so one code path serves both.
+  images (N, H, W, C) use 2-D convolutions, so one code path serves both. Convolutions and
+  pools are ``bench.layers``' (autodiff's gradients, fast inside XLA CPU's loops).
 
 ``hp`` holds the traced per-configuration values: ``init_scale`` (sigma_w, multiplies every
 initial weight), ``bias_init`` (constant initial bias) and ``slope`` (the activation's first
@@ -24,6 +26,7 @@ operations it always did: no zeros are added.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -33,6 +36,7 @@ import jax.numpy as jnp
 from jax import lax
 
 import activations
+from bench import layers
 from bench.config import GroupStatic
 
 Params = dict[str, Any]
@@ -87,21 +91,63 @@ class WeightSpec(NamedTuple):
     fan_out: int
 
 
+def _orthonormal_columns(a: jax.Array) -> jax.Array:
+    """Q of ``a = Q R`` (``a``: (..., n, k), n >= k) with R's diagonal positive, in plain XLA
+    operations: block classical Gram-Schmidt, every projection done twice ("twice is enough":
+    orthonormal to float32 rounding). Blocks of up to 16 columns are projected off the finished
+    columns with matrix products: a column at a time (a pass over every matrix per column) is
+    memory-bound, 2.6x slower on 16 vmapped stacks of 15 layers 256 x 256 (2-core CPU)."""
+    k = a.shape[-1]
+    b = max(d for d in range(1, 17) if k % d == 0)  # columns per block
+    cols = jnp.arange(k)
+
+    def column(j, v):  # Gram-Schmidt inside a block: columns < j of v are done
+        x = lax.dynamic_index_in_dim(v, j, axis=-1, keepdims=False)
+        done = (jnp.arange(b) < j).astype(v.dtype)
+        for _ in range(2):
+            x = x - jnp.einsum("...nj,...j->...n", v, jnp.einsum("...nj,...n->...j", v, x) * done)
+        x = x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+        return lax.dynamic_update_index_in_dim(v, x, j, axis=-1)
+
+    def block(i, q):  # columns < i * b of q are done, the others still those of a
+        v = lax.dynamic_slice_in_dim(q, i * b, b, axis=-1)
+        done = (cols < i * b).astype(q.dtype)[:, None]
+        for _ in range(2):
+            v = lax.fori_loop(0, b, column, v - q @ ((jnp.swapaxes(q, -1, -2) @ v) * done))
+        return lax.dynamic_update_slice_in_dim(q, v, i * b, axis=-1)
+
+    return lax.fori_loop(0, k // b, block, a)
+
+
+def _orthogonal(key: jax.Array, shape: tuple[int, int]) -> jax.Array:
+    """``jax.nn.initializers.orthogonal()(key, shape, float32)``: the same Gaussian draw and,
+    up to rounding, the same matrix (Haar-distributed orthonormal columns, or rows when
+    ``shape`` is wide), but orthonormalised without LAPACK's QR. On a CPU split into several
+    JAX devices, jaxlib 0.10.2's batched LAPACK kernels fan their batch out over XLA's intra-op
+    thread pool and block a pool thread until it is done; one such call per device running at
+    once takes every pool thread, and the program deadlocks (0% CPU, no error)."""
+    rows, cols = shape
+    q = _orthonormal_columns(jax.random.normal(key, (max(rows, cols), min(rows, cols))))
+    return q if rows >= cols else q.T
+
+
 def init_weights(key, init: str, init_std: float, specs: list[WeightSpec]) -> list[jax.Array]:
     """Initial weights of every layer, each with the variance of scheme ``init``.
 
     One random draw for the whole network, cut into layers and scaled per layer: the same
     distributions as ``jax.nn.initializers`` (variance scaling; normal = truncated to +-2 std),
     but one sampler in the compiled program instead of one per layer, which halves the compile
-    time of a small training program. Orthogonal init is drawn per matrix (QR).
+    time of a small training program. Orthogonal init is drawn per matrix (``_orthogonal``).
     """
     if init == "orthogonal":
-        ortho = jax.nn.initializers.orthogonal()
         keys = jax.random.split(key, len(specs))
         out = []
         for k, sp in zip(keys, specs, strict=True):
-            n_stack = math.prod(sp.shape[:-2]) if len(sp.shape) > 2 else 1
-            mats = jax.vmap(lambda k, sp=sp: ortho(k, sp.shape[-2:], jnp.float32))(
+            # One (fan_in, fan_out-columns) matrix per layer, as jax.nn.initializers.orthogonal
+            # reshapes a kernel: a conv's (kh, kw, c_in, c_out) is one (kh kw c_in, c_out)
+            # matrix (variance 1/fan_in), the MLP's stacked hidden layers one each.
+            n_stack = math.prod(sp.shape) // (sp.fan_in * sp.shape[-1])
+            mats = jax.vmap(lambda k, sp=sp: _orthogonal(k, (sp.fan_in, sp.shape[-1])))(
                 jax.random.split(k, n_stack)
             )
             out.append(mats.reshape(sp.shape))
@@ -190,19 +236,26 @@ def make_mlp(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -
     return Model(init, apply, trace, phi)
 
 
+_POOLS = {"max": layers.max_pool, "avg": layers.avg_pool}
+
+
 def make_cnn(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -> Model:
     act, slope_name, trained = _activation(static)
     channels = static.channels
     assert channels is not None
+    spatial: tuple[int, ...]
     if len(in_shape) == 1:  # (L,) -> (L, 1): 1-D convolutions
-        spatial, c_in, dims = (in_shape[0],), 1, ("NWC", "WIO", "NWC")
+        spatial, c_in = (in_shape[0],), 1
     elif len(in_shape) == 3:
-        spatial, c_in, dims = tuple(in_shape[:2]), in_shape[2], ("NHWC", "HWIO", "NHWC")
+        spatial, c_in = tuple(in_shape[:2]), in_shape[2]
     else:
         raise ValueError(f"model: the CNN needs (L,) or (H, W, C) inputs, got {in_shape}")
     nd = len(spatial)
-    window = (1, *(static.pool,) * nd, 1)
-    strides = (1, *(2,) * nd, 1)
+    kinds = static.pool_type
+    kinds = (kinds,) * len(channels) if isinstance(kinds, str) else tuple(kinds)
+    if len(kinds) != len(channels):
+        raise ValueError(f"pool_type: {len(kinds)} pool types for {len(channels)} conv layers")
+    pools = [functools.partial(_POOLS[k], window=static.pool, stride=2) for k in kinds]
 
     def out_features():
         size = list(spatial)
@@ -244,17 +297,17 @@ def make_cnn(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -
     def forward(params, x, hp, perturb, capture):
         h = x.reshape(x.shape[0], *spatial, c_in)
         eps = perturb if perturb is not None else [None] * len(channels)
-        layers = []
-        for p, e in zip(params["convs"], eps, strict=True):  # channel counts differ: no scan
+        captured = []
+        # channel counts differ: no scan
+        for p, e, pool in zip(params["convs"], eps, pools, strict=True):
             inp = h
-            h = lax.conv_general_dilated(h, p["w"], (1,) * nd, "SAME", dimension_numbers=dims)
-            pre = _add(h + p["b"], e)
+            pre = _add(layers.conv(h, p["w"]) + p["b"], e)
             h = phi(pre, p, hp)
             if capture:
-                layers.append({"input": inp, "pre": pre, "post": h})
-            h = lax.reduce_window(h, -jnp.inf, lax.max, window, strides, "SAME")
+                captured.append({"input": inp, "pre": pre, "post": h})
+            h = pool(h)
         h = h.reshape(h.shape[0], -1)
-        return h @ params["head"]["w"] + params["head"]["b"], layers
+        return h @ params["head"]["w"] + params["head"]["b"], captured
 
     def apply(params, x, hp, perturb=None):
         return forward(params, x, hp, perturb, False)[0]
