@@ -26,7 +26,9 @@ def hessian(fun: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Call
     return jax.jacrev(jax.jacrev(fun, argnums=argnums), argnums=argnums)
 
 
-def jvp(fun: Callable[..., Any], primals: tuple, tangents: tuple) -> tuple[Any, Any]:
+def jvp(
+    fun: Callable[..., Any], primals: tuple[Any, ...], tangents: tuple[Any, ...]
+) -> tuple[Any, Any]:
     """Forward-mode product J v for a function with custom_vjp pieces, via reverse mode.
 
     The VJP ``u -> u^T J`` is linear in ``u``; transposing it (``jax.linear_transpose``) gives

@@ -34,7 +34,7 @@ def sigmoid_binary_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
     return _sigmoid_bce(logits, labels)
 
 
-def _sigmoid_bce_impl(x, y):
+def _sigmoid_bce_impl(x: Array, y: Array) -> Array:
     xc = up(x)
     return (softplus0(xc) - up(y) * xc).astype(x.dtype)
 
@@ -44,11 +44,11 @@ _sigmoid_bce = jax.custom_vjp(_sigmoid_bce_impl)
 
 # Save logits and labels: y_hat = sigmoid(x) is recomputed in the backward pass, which costs
 # one exp and keeps the label gradient (-x) available.
-def _sigmoid_bce_fwd(x, y):
+def _sigmoid_bce_fwd(x: Array, y: Array) -> tuple[Array, tuple[Array, Array]]:
     return _sigmoid_bce_impl(x, y), (x, y)
 
 
-def _sigmoid_bce_bwd(res, g):
+def _sigmoid_bce_bwd(res: tuple[Array, Array], g: Array) -> tuple[Array, Array]:
     x, y = res
     xc, gc = up(x), up(g)
     return (gc * (lax.logistic(xc) - up(y))).astype(x.dtype), (-gc * xc).astype(y.dtype)
@@ -82,7 +82,7 @@ def _log_softmax(x: Array, axis: int) -> Array:
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))
 
 
-def _softmax_ce_impl(x, y, axis):
+def _softmax_ce_impl(x: Array, y: Array, axis: int) -> Array:
     return (-jnp.sum(up(y) * _log_softmax(up(x), axis), axis=axis)).astype(x.dtype)
 
 
@@ -91,13 +91,13 @@ _softmax_ce = jax.custom_vjp(_softmax_ce_impl, nondiff_argnums=(2,))
 
 # Save log_softmax (one array the size of the logits) and the labels: y_hat = exp(log y_hat)
 # gives the logit gradient and -log y_hat the label gradient.
-def _softmax_ce_fwd(x, y, axis):
+def _softmax_ce_fwd(x: Array, y: Array, axis: int) -> tuple[Array, tuple[Array, Array]]:
     logp = _log_softmax(up(x), axis)
     loss = (-jnp.sum(up(y) * logp, axis=axis)).astype(x.dtype)
     return loss, (logp.astype(x.dtype), y)
 
 
-def _softmax_ce_bwd(axis, res, g):
+def _softmax_ce_bwd(axis: int, res: tuple[Array, Array], g: Array) -> tuple[Array, Array]:
     logp, y = res
     lp, yc = up(logp), up(y)
     gk = jnp.expand_dims(up(g), axis)
@@ -133,7 +133,7 @@ def _pick(logp: Array, labels: Array, axis: int) -> Array:
     return jnp.take_along_axis(logp, jnp.expand_dims(labels, axis), axis=axis).squeeze(axis)
 
 
-def _softmax_ce_int_impl(x, labels, axis):
+def _softmax_ce_int_impl(x: Array, labels: Array, axis: int) -> Array:
     return (-_pick(_log_softmax(up(x), axis), labels, axis)).astype(x.dtype)
 
 
@@ -141,12 +141,12 @@ _softmax_ce_int = jax.custom_vjp(_softmax_ce_int_impl, nondiff_argnums=(2,))
 
 
 # Save log_softmax and the integer labels (4 bytes per example, not a one-hot array).
-def _softmax_ce_int_fwd(x, labels, axis):
+def _softmax_ce_int_fwd(x: Array, labels: Array, axis: int) -> tuple[Array, tuple[Array, Array]]:
     logp = _log_softmax(up(x), axis)
     return (-_pick(logp, labels, axis)).astype(x.dtype), (logp.astype(x.dtype), labels)
 
 
-def _softmax_ce_int_bwd(axis, res, g):
+def _softmax_ce_int_bwd(axis: int, res: tuple[Array, Array], g: Array) -> tuple[Array, None]:
     logp, labels = res
     onehot = jax.nn.one_hot(labels, logp.shape[axis], dtype=up(logp).dtype, axis=axis)
     gx = jnp.expand_dims(up(g), axis) * (jnp.exp(up(logp)) - onehot)

@@ -28,7 +28,7 @@ def relu(x: ArrayLike) -> Array:
     return _relu(as_float(x))
 
 
-def _relu_impl(x):
+def _relu_impl(x: Array) -> Array:
     return jnp.maximum(x, 0)
 
 
@@ -36,11 +36,11 @@ _relu = jax.custom_vjp(_relu_impl)
 
 
 # Save a bool mask: 1 byte per element instead of 4 (x itself is not needed).
-def _relu_fwd(x):
+def _relu_fwd(x: Array) -> tuple[Array, Array]:
     return _relu_impl(x), x > 0
 
 
-def _relu_bwd(mask, g):
+def _relu_bwd(mask: Array, g: Array) -> tuple[Array]:
     return (jnp.where(mask, g, jnp.zeros_like(g)),)
 
 
@@ -62,7 +62,7 @@ def relu6(x: ArrayLike) -> Array:
     return _relu6(as_float(x))
 
 
-def _relu6_impl(x):
+def _relu6_impl(x: Array) -> Array:
     return jnp.minimum(jnp.maximum(x, 0), 6)
 
 
@@ -70,7 +70,7 @@ _relu6 = jax.custom_vjp(_relu6_impl)
 
 
 # Save a bool mask of the linear region.
-def _relu6_fwd(x):
+def _relu6_fwd(x: Array) -> tuple[Array, Array]:
     return _relu6_impl(x), (x > 0) & (x < 6)
 
 
@@ -98,7 +98,7 @@ def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
     return _prelu(x, param_like(negative_slope, x))
 
 
-def _leaky_relu_const_impl(x, slope):
+def _leaky_relu_const_impl(x: Array, slope: float) -> Array:
     return jnp.where(x >= 0, x, (slope * up(x)).astype(x.dtype))
 
 
@@ -106,11 +106,11 @@ _leaky_relu_const = jax.custom_vjp(_leaky_relu_const_impl, nondiff_argnums=(1,))
 
 
 # Constant slope: save a bool mask, 1 byte per element.
-def _leaky_relu_const_fwd(x, slope):
+def _leaky_relu_const_fwd(x: Array, slope: float) -> tuple[Array, Array]:
     return _leaky_relu_const_impl(x, slope), x >= 0
 
 
-def _leaky_relu_const_bwd(slope, mask, g):
+def _leaky_relu_const_bwd(slope: float, mask: Array, g: Array) -> tuple[Array]:
     return (jnp.where(mask, g, (slope * up(g)).astype(g.dtype)),)
 
 
@@ -151,7 +151,7 @@ def prelu_init(shape: tuple[int, ...] = (), dtype: jnp.dtype = jnp.float32) -> A
     return jnp.full(shape, 0.25, dtype)
 
 
-def _prelu_impl(x, a):
+def _prelu_impl(x: Array, a: Array) -> Array:
     return jnp.where(x >= 0, x, (up(a) * up(x)).astype(x.dtype))
 
 
@@ -159,11 +159,11 @@ _prelu = jax.custom_vjp(_prelu_impl)
 
 
 # Save x (and the slope): the slope's gradient needs the negative part of x, not just a mask.
-def _prelu_fwd(x, a):
+def _prelu_fwd(x: Array, a: Array) -> tuple[Array, tuple[Array, Array]]:
     return _prelu_impl(x, a), (x, a)
 
 
-def _prelu_bwd(res, g):
+def _prelu_bwd(res: tuple[Array, Array], g: Array) -> tuple[Array, Array]:
     x, a = res
     pos = x >= 0
     gx = jnp.where(pos, g, (up(a) * up(g)).astype(g.dtype))
@@ -193,7 +193,7 @@ def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     return _elu(x, param(alpha, up(x)))
 
 
-def _elu_impl(x, alpha):
+def _elu_impl(x: Array, alpha: Array) -> Array:
     xc = up(x)
     # expm1 of where(x > 0, 0, x): the unused branch must stay finite or its inf poisons grads.
     neg = alpha * jnp.expm1(jnp.where(xc > 0, 0, xc))
@@ -205,11 +205,11 @@ _elu = jax.custom_vjp(_elu_impl)
 
 # Save x: the tail derivative alpha e^x cannot be recovered from the output (f + alpha
 # cancels), and alpha's gradient e^x - 1 needs x too.
-def _elu_fwd(x, alpha):
+def _elu_fwd(x: Array, alpha: Array) -> tuple[Array, tuple[Array, Array]]:
     return _elu_impl(x, alpha), (x, alpha)
 
 
-def _elu_bwd(res, g):
+def _elu_bwd(res: tuple[Array, Array], g: Array) -> tuple[Array, Array]:
     x, alpha = res
     xc, gc = up(x), up(g)
     pos = xc > 0
@@ -237,7 +237,7 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     return _celu(x, param(alpha, up(x)))
 
 
-def _celu_impl(x, alpha):
+def _celu_impl(x: Array, alpha: Array) -> Array:
     xc = up(x)
     neg = alpha * jnp.expm1(jnp.where(xc > 0, 0, xc) / alpha)
     return jnp.where(xc > 0, xc, neg).astype(x.dtype)
@@ -247,11 +247,11 @@ _celu = jax.custom_vjp(_celu_impl)
 
 
 # Save x: as for elu, the e^{x/alpha} tail and alpha's gradient need it.
-def _celu_fwd(x, alpha):
+def _celu_fwd(x: Array, alpha: Array) -> tuple[Array, tuple[Array, Array]]:
     return _celu_impl(x, alpha), (x, alpha)
 
 
-def _celu_bwd(res, g):
+def _celu_bwd(res: tuple[Array, Array], g: Array) -> tuple[Array, Array]:
     x, alpha = res
     xc, gc = up(x), up(g)
     pos = xc > 0
@@ -285,7 +285,7 @@ def selu(x: ArrayLike) -> Array:
     return _selu(as_float(x))
 
 
-def _selu_impl(x):
+def _selu_impl(x: Array) -> Array:
     xc = up(x)
     neg = SELU_ALPHA * jnp.expm1(jnp.where(xc > 0, 0, xc))
     return (SELU_LAMBDA * jnp.where(xc > 0, xc, neg)).astype(x.dtype)
@@ -295,11 +295,11 @@ _selu = jax.custom_vjp(_selu_impl)
 
 
 # Save x: the negative-side derivative lambda alpha e^x keeps its tail (see elu).
-def _selu_fwd(x):
+def _selu_fwd(x: Array) -> tuple[Array, Array]:
     return _selu_impl(x), x
 
 
-def _selu_bwd(x, g):
+def _selu_bwd(x: Array, g: Array) -> tuple[Array]:
     xc = up(x)
     d = jnp.where(xc > 0, SELU_LAMBDA, SELU_LAMBDA * SELU_ALPHA * jnp.exp(jnp.minimum(xc, 0)))
     return ((up(g) * d).astype(x.dtype),)
@@ -321,7 +321,7 @@ def identity(x: ArrayLike) -> Array:
     return _identity(as_float(x))
 
 
-def _identity_impl(x):
+def _identity_impl(x: Array) -> Array:
     return x
 
 
@@ -329,11 +329,11 @@ _identity = jax.custom_vjp(_identity_impl)
 
 
 # Nothing to save: the derivative is 1.
-def _identity_fwd(x):
+def _identity_fwd(x: Array) -> tuple[Array, None]:
     return x, None
 
 
-def _identity_bwd(_, g):
+def _identity_bwd(_: None, g: Array) -> tuple[Array]:
     return (g,)
 
 

@@ -74,7 +74,13 @@ _X_GATE = "input x and the small sigmoid of the gate, sigmoid(-|z|) (same dtype)
 _SELU_MIN = -R.SELU_LAMBDA * R.SELU_ALPHA
 
 
-def _entry(name, fn, jax_nn, params=None, **facts) -> ActivationInfo:
+def _entry(
+    name: str,
+    fn: Callable[..., jax.Array],
+    jax_nn: Callable[[jax.Array], jax.Array] | None,
+    params: Mapping[str, Any] | None = None,
+    **facts: Any,
+) -> ActivationInfo:
     return ActivationInfo(
         name=name, fn=fn, params=MappingProxyType(dict(params or {})), jax_nn=jax_nn, **facts
     )

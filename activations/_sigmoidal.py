@@ -28,7 +28,7 @@ def sigmoid(x: ArrayLike) -> Array:
     return _sigmoid(as_float(x))
 
 
-def _sigmoid_impl(x):
+def _sigmoid_impl(x: Array) -> Array:
     return lax.logistic(up(x)).astype(x.dtype)
 
 
@@ -37,11 +37,11 @@ _sigmoid = jax.custom_vjp(_sigmoid_impl)
 
 # Save x, not the output: f(1 - f) from a saved f is 0 wherever f rounds to 1 (x > 17 in
 # float32), and the tail is the whole point. Same bytes as saving f.
-def _sigmoid_fwd(x):
+def _sigmoid_fwd(x: Array) -> tuple[Array, Array]:
     return _sigmoid_impl(x), x
 
 
-def _sigmoid_bwd(x, g):
+def _sigmoid_bwd(x: Array, g: Array) -> tuple[Array]:
     return ((g * sigmoid_prime(up(x))).astype(x.dtype),)
 
 
@@ -62,7 +62,7 @@ def tanh(x: ArrayLike) -> Array:
     return _tanh(as_float(x))
 
 
-def _tanh_impl(x):
+def _tanh_impl(x: Array) -> Array:
     return jnp.tanh(up(x)).astype(x.dtype)
 
 
@@ -71,11 +71,11 @@ _tanh = jax.custom_vjp(_tanh_impl)
 
 # Save x for the same reason as sigmoid: 1 - y^2 from a saved y loses all relative precision
 # once |x| > ~4 in float32 and is exactly 0 beyond ~9.
-def _tanh_fwd(x):
+def _tanh_fwd(x: Array) -> tuple[Array, Array]:
     return _tanh_impl(x), x
 
 
-def _tanh_bwd(x, g):
+def _tanh_bwd(x: Array, g: Array) -> tuple[Array]:
     return ((g * sech2(up(x))).astype(x.dtype),)
 
 
@@ -97,7 +97,7 @@ def hard_tanh(x: ArrayLike) -> Array:
     return _hard_tanh(as_float(x))
 
 
-def _hard_tanh_impl(x):
+def _hard_tanh_impl(x: Array) -> Array:
     return jnp.where(x > 1, 1, jnp.where(x < -1, -1, x)).astype(x.dtype)
 
 
@@ -105,11 +105,11 @@ _hard_tanh = jax.custom_vjp(_hard_tanh_impl)
 
 
 # Save a bool mask: 1 byte per element instead of the input's 4.
-def _hard_tanh_fwd(x):
+def _hard_tanh_fwd(x: Array) -> tuple[Array, Array]:
     return _hard_tanh_impl(x), (x >= -1) & (x <= 1)
 
 
-def _hard_tanh_bwd(mask, g):
+def _hard_tanh_bwd(mask: Array, g: Array) -> tuple[Array]:
     return (jnp.where(mask, g, jnp.zeros_like(g)),)
 
 
@@ -131,19 +131,19 @@ def hard_sigmoid(x: ArrayLike) -> Array:
     return _hard_sigmoid(as_float(x))
 
 
-def _hard_sigmoid_impl(x):
-    return (jnp.clip(x + 3, 0, 6) / 6).astype(x.dtype)
+def _hard_sigmoid_impl(x: Array) -> Array:
+    return (jnp.clip(up(x) + 3, 0, 6) / 6).astype(x.dtype)  # in float32, rounded once
 
 
 _hard_sigmoid = jax.custom_vjp(_hard_sigmoid_impl)
 
 
 # Save a bool mask: the derivative is a constant 1/6 inside (-3, 3).
-def _hard_sigmoid_fwd(x):
+def _hard_sigmoid_fwd(x: Array) -> tuple[Array, Array]:
     return _hard_sigmoid_impl(x), (x > -3) & (x < 3)
 
 
-def _hard_sigmoid_bwd(mask, g):
+def _hard_sigmoid_bwd(mask: Array, g: Array) -> tuple[Array]:
     return (jnp.where(mask, g / 6, jnp.zeros_like(g)),)
 
 
@@ -167,7 +167,7 @@ def soft_sign(x: ArrayLike) -> Array:
     return _soft_sign(as_float(x))
 
 
-def _soft_sign_impl(x):
+def _soft_sign_impl(x: Array) -> Array:
     xc = up(x)
     y = jnp.where(jnp.isinf(xc), jnp.sign(xc), xc / (1 + jnp.abs(xc)))
     return y.astype(x.dtype)
@@ -177,11 +177,11 @@ _soft_sign = jax.custom_vjp(_soft_sign_impl)
 
 
 # Save x: the derivative needs |x|, which the output gives only through a division.
-def _soft_sign_fwd(x):
+def _soft_sign_fwd(x: Array) -> tuple[Array, Array]:
     return _soft_sign_impl(x), x
 
 
-def _soft_sign_bwd(x, g):
+def _soft_sign_bwd(x: Array, g: Array) -> tuple[Array]:
     return ((g / jnp.square(1 + jnp.abs(up(x)))).astype(x.dtype),)
 
 
@@ -200,7 +200,7 @@ def log_sigmoid(x: ArrayLike) -> Array:
     return _log_sigmoid(as_float(x))
 
 
-def _log_sigmoid_impl(x):
+def _log_sigmoid_impl(x: Array) -> Array:
     return (-softplus0(-up(x))).astype(x.dtype)
 
 
@@ -208,11 +208,11 @@ _log_sigmoid = jax.custom_vjp(_log_sigmoid_impl)
 
 
 # Save x: sigmoid(-x) from a saved log-sigmoid would need an exp and loses the x > 0 tail.
-def _log_sigmoid_fwd(x):
+def _log_sigmoid_fwd(x: Array) -> tuple[Array, Array]:
     return _log_sigmoid_impl(x), x
 
 
-def _log_sigmoid_bwd(x, g):
+def _log_sigmoid_bwd(x: Array, g: Array) -> tuple[Array]:
     return ((g * lax.logistic(-up(x))).astype(x.dtype),)
 
 

@@ -51,7 +51,7 @@ def gelu(x: ArrayLike, approximate: bool = True) -> Array:
     return _gelu_tanh(x) if approximate else _gelu_exact(x)
 
 
-def _gelu_exact_impl(x):
+def _gelu_exact_impl(x: Array) -> Array:
     xc = up(x)
     return gated(xc, 0.5 * lax.erfc(-xc / math.sqrt(2))).astype(x.dtype)
 
@@ -60,11 +60,11 @@ _gelu_exact = jax.custom_vjp(_gelu_exact_impl)
 
 
 # Save x: the derivative Phi(x) + x phi(x) is a function of x, not of the output.
-def _gelu_exact_fwd(x):
+def _gelu_exact_fwd(x: Array) -> tuple[Array, Array]:
     return _gelu_exact_impl(x), x
 
 
-def _gelu_exact_bwd(x, g):
+def _gelu_exact_bwd(x: Array, g: Array) -> tuple[Array]:
     xc = up(x)
     xm = jnp.clip(xc, -_GELU_CLAMP * 2, _GELU_CLAMP * 2)
     d = 0.5 * lax.erfc(-xc / math.sqrt(2)) + xm * _INV_SQRT_2PI * jnp.exp(-0.5 * xm * xm)
@@ -79,14 +79,14 @@ def _gelu_u2(x: Array) -> Array:
     return 2 * _SQRT_2_OVER_PI * (x + _GELU_A * x * x * x)
 
 
-def _gelu_tanh_parts(x):
+def _gelu_tanh_parts(x: Array) -> tuple[Array, Array, Array]:
     """(x, x clamped, m = sigmoid(-|2u|)): the gate (1 + tanh u) / 2 = sigmoid(2u) is 1 - m or m."""
     xc = up(x)
     xm = jnp.clip(xc, -_GELU_CLAMP, _GELU_CLAMP)
     return xc, xm, sigmoid_minus_abs(_gelu_u2(xm))
 
 
-def _gelu_tanh_impl(x):
+def _gelu_tanh_impl(x: Array) -> Array:
     xc, _, m = _gelu_tanh_parts(x)
     return gated(xc, jnp.where(xc >= 0, 1 - m, m)).astype(x.dtype)  # sign(2u) = sign(x)
 
@@ -96,12 +96,12 @@ _gelu_tanh = jax.custom_vjp(_gelu_tanh_impl)
 
 # Save x and m = sigmoid(-|2u|) (in x's dtype; jax.nn.gelu keeps five arrays): the backward
 # pass needs x^2 and the gate, and gets the gate and its derivative m (1 - m) without an exp.
-def _gelu_tanh_fwd(x):
+def _gelu_tanh_fwd(x: Array) -> tuple[Array, tuple[Array, Array]]:
     xc, _, m = _gelu_tanh_parts(x)
     return gated(xc, jnp.where(xc >= 0, 1 - m, m)).astype(x.dtype), (x, m.astype(x.dtype))
 
 
-def _gelu_tanh_bwd(res, g):
+def _gelu_tanh_bwd(res: tuple[Array, Array], g: Array) -> tuple[Array]:
     x, m = res
     xm = jnp.clip(up(x), -_GELU_CLAMP, _GELU_CLAMP)
     mc = up(m)
@@ -135,14 +135,14 @@ def silu(x: ArrayLike, beta: ArrayLike = 1.0) -> Array:
 swish = silu
 
 
-def _silu_parts(x, beta):
+def _silu_parts(x: Array, beta: Array) -> tuple[Array, Array, Array]:
     """(x in the compute dtype, z = beta x, m = sigmoid(-|z|)): sigmoid(z) is 1 - m or m."""
     xc = up(x)
     z = beta * xc
     return xc, z, sigmoid_minus_abs(z)
 
 
-def _silu_impl(x, beta):
+def _silu_impl(x: Array, beta: Array) -> Array:
     xc, z, m = _silu_parts(x, beta)
     return gated(xc, jnp.where(z >= 0, 1 - m, m)).astype(x.dtype)
 
@@ -153,13 +153,13 @@ _silu = jax.custom_vjp(_silu_impl)
 # Save x and m = sigmoid(-|beta x|) (in x's dtype; jax.nn.silu keeps three arrays): the
 # backward pass gets sigmoid(beta x) and s' = m (1 - m) without an exp, and s' keeps its
 # e^-|z| tail because m is the small one of the pair.
-def _silu_fwd(x, beta):
+def _silu_fwd(x: Array, beta: Array) -> tuple[Array, tuple[Array, Array, Array]]:
     xc, z, m = _silu_parts(x, beta)
     y = gated(xc, jnp.where(z >= 0, 1 - m, m)).astype(x.dtype)
     return y, (x, beta, m.astype(x.dtype))
 
 
-def _silu_bwd(res, g):
+def _silu_bwd(res: tuple[Array, Array, Array], g: Array) -> tuple[Array, Array]:
     x, beta, m = res
     xc, gc, mc = up(x), up(g), up(m)
     z = beta * xc
@@ -192,7 +192,7 @@ def hard_silu(x: ArrayLike) -> Array:
 hard_swish = hard_silu
 
 
-def _hard_silu_impl(x):
+def _hard_silu_impl(x: Array) -> Array:
     xc = up(x)
     return gated(xc, jnp.clip(xc + 3, 0, 6) / 6).astype(x.dtype)
 
@@ -201,11 +201,11 @@ _hard_silu = jax.custom_vjp(_hard_silu_impl)
 
 
 # Save x: inside (-3, 3) the derivative is linear in x.
-def _hard_silu_fwd(x):
+def _hard_silu_fwd(x: Array) -> tuple[Array, Array]:
     return _hard_silu_impl(x), x
 
 
-def _hard_silu_bwd(x, g):
+def _hard_silu_bwd(x: Array, g: Array) -> tuple[Array]:
     xc = up(x)
     d = jnp.where(xc <= -3, 0, jnp.where(xc >= 3, 1, (2 * xc + 3) / 6))
     return ((up(g) * d).astype(x.dtype),)
@@ -248,7 +248,7 @@ def mish(x: ArrayLike) -> Array:
     return _mish(as_float(x))
 
 
-def _mish_impl(x):
+def _mish_impl(x: Array) -> Array:
     xc = up(x)
     return gated(xc, _mish_parts(xc)[0]).astype(x.dtype)
 
@@ -257,11 +257,11 @@ _mish = jax.custom_vjp(_mish_impl)
 
 
 # Save x: the derivative needs softplus(x) and sigmoid(x), both cheapest from x.
-def _mish_fwd(x):
+def _mish_fwd(x: Array) -> tuple[Array, Array]:
     return _mish_impl(x), x
 
 
-def _mish_bwd(x, g):
+def _mish_bwd(x: Array, g: Array) -> tuple[Array]:
     xc = up(x)
     gate, sech2_sp, t = _mish_parts(xc)
     xm = jnp.where(jnp.abs(xc) <= _EXP_CLAMP, xc, 0)
@@ -294,7 +294,7 @@ def softplus(x: ArrayLike, *, beta: ArrayLike = 1.0, threshold: ArrayLike | None
     return _softplus(x, param(beta, xc), param(thr, xc))
 
 
-def _softplus_impl(x, beta, threshold):
+def _softplus_impl(x: Array, beta: Array, threshold: Array) -> Array:
     xc = up(x)
     z = beta * xc
     return jnp.where(z > threshold, xc, softplus0(z) / beta).astype(x.dtype)
@@ -304,11 +304,13 @@ _softplus = jax.custom_vjp(_softplus_impl)
 
 
 # Save x: the derivative sigmoid(beta x) keeps its tail only when computed from x.
-def _softplus_fwd(x, beta, threshold):
+def _softplus_fwd(
+    x: Array, beta: Array, threshold: Array
+) -> tuple[Array, tuple[Array, Array, Array]]:
     return _softplus_impl(x, beta, threshold), (x, beta, threshold)
 
 
-def _softplus_bwd(res, g):
+def _softplus_bwd(res: tuple[Array, Array, Array], g: Array) -> tuple[Array, Array, Array]:
     x, beta, threshold = res
     xc, gc = up(x), up(g)
     z = beta * xc
@@ -356,7 +358,7 @@ def _squareplus_r(x: Array, b: Array) -> Array:
     return jnp.where(ax > cap, ax, jnp.sqrt(jnp.square(jnp.minimum(ax, cap)) + b))
 
 
-def _squareplus_impl(x, b):
+def _squareplus_impl(x: Array, b: Array) -> Array:
     xc = up(x)
     r = _squareplus_r(xc, b)
     # x < 0: (x + r) / 2 = b / (2 (r - x)), which keeps the tail b / (4 x^2) instead of 0.
@@ -369,11 +371,11 @@ _squareplus = jax.custom_vjp(_squareplus_impl)
 
 
 # Save x: the derivative is a function of x and b only.
-def _squareplus_fwd(x, b):
+def _squareplus_fwd(x: Array, b: Array) -> tuple[Array, tuple[Array, Array]]:
     return _squareplus_impl(x, b), (x, b)
 
 
-def _squareplus_bwd(res, g):
+def _squareplus_bwd(res: tuple[Array, Array], g: Array) -> tuple[Array, Array]:
     x, b = res
     xc, gc = up(x), up(g)
     r = _squareplus_r(xc, b)

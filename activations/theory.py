@@ -129,7 +129,7 @@ class _Fn:
         on steep smooth features only add a panel end, which costs nothing in accuracy.
         """
         x = np.arange(-reach, reach + step / 2, step)
-        cells = []
+        cells: list[int] = []
         for y in self(x):
             d = np.abs(np.diff(y))
             near = np.maximum(np.roll(d, 2), np.roll(d, -2))
@@ -307,12 +307,16 @@ def _brent(
 
 def _q_star(fn: _Fn, sw: float, sb: float, q0: float, tol: float, max_iter: int) -> float:
     def excess(q: np.ndarray) -> np.ndarray:  # L(q) - q
-        return sw**2 * _moments(fn, q)[0] + sb**2 - q
+        out: np.ndarray = sw**2 * _moments(fn, q)[0] + sb**2 - q
+        return out
 
     f0 = float(excess(np.array([q0]))[0])
     if abs(f0) <= _ZERO_RTOL * q0 or f0 == 0:  # selu at (1, 0) from 1; relu at (sqrt 2, 0)
         return q0
-    scalar = lambda q: float(excess(np.array([q]))[0])
+
+    def scalar(q: float) -> float:
+        return float(excess(np.array([q]))[0])
+
     # L is non-decreasing for the usual activations, so iterating from q0 moves monotonically to
     # the nearest root of L(q) - q in the direction of its sign at q0: bracket that root on a
     # geometric grid (one vectorised evaluation), then polish it.
@@ -417,7 +421,10 @@ def chi1(act: Activation, sigma_w: Any, sigma_b: Any, *, q0: float = 1.0) -> Any
 
     def one(w: float, b: float) -> float:
         q = _q_star(fn, w, b, float(q0), 1e-12, 200)
-        return chi_infinity(act, w) if math.isinf(q) else w**2 * _moments(fn, np.array([q]))[1][0]
+        c: float = (
+            chi_infinity(act, w) if math.isinf(q) else w**2 * _moments(fn, np.array([q]))[1][0]
+        )
+        return c
 
     return _broadcast(one, sigma_w, sigma_b)
 
@@ -463,7 +470,9 @@ def critical_sigma_w(
 
     def excess(w: float, b: float) -> float:
         q = _q_star(fn, w, b, float(q0), 1e-13, 200)
-        c = chi_infinity(act, w) if math.isinf(q) else w**2 * _moments(fn, np.array([q]))[1][0]
+        c: float = (
+            chi_infinity(act, w) if math.isinf(q) else w**2 * _moments(fn, np.array([q]))[1][0]
+        )
         return c - 1.0
 
     def one(b: float) -> float:

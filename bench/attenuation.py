@@ -190,7 +190,8 @@ def compare(
     measurement covers all the points (see :func:`measure`) and a list of dicts comes back.
     """
     many = any(np.ndim(v) > 0 for v in (sigma_w, sigma_b)) or isinstance(q0, list | tuple)
-    n = max(len(v) if np.ndim(v) > 0 else 1 for v in (sigma_w, sigma_b, q0 if many else 0))
+    given: tuple[Any, ...] = (sigma_w, sigma_b, q0 if many else 0)
+    n = max(len(v) if np.ndim(v) > 0 else 1 for v in given)
     sw, sb = (np.broadcast_to(np.asarray(v, float), (n,)) for v in (sigma_w, sigma_b))
     q0s = list(q0) if isinstance(q0, list | tuple) else [q0] * n
     if len(q0s) != n:
@@ -268,21 +269,32 @@ def _compare_one(
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", default="tanh", help="registered activation name")
-    p.add_argument("--depth", type=int, default=50, help="hidden layers (default 50)")
-    p.add_argument("--width", type=int, default=512, help="units per layer (default 512)")
-    p.add_argument("--sigma-w", type=float, default=1.5, help="weight scale: Var W = s^2/fan_in")
-    p.add_argument("--sigma-b", type=float, default=0.05, help="bias standard deviation")
-    p.add_argument("--seeds", type=int, default=8, help="independent nets (default 8)")
-    p.add_argument("--batch", type=int, default=256, help="inputs per net (default 256)")
+    p.add_argument("--depth", type=cli.at_least(2), default=50, help="hidden layers (default 50)")
+    p.add_argument(
+        "--width", type=cli.at_least(1), default=512, help="units per layer (default 512)"
+    )
+    p.add_argument(
+        "--sigma-w",
+        type=cli.at_least(0, float),
+        default=1.5,
+        help="weight scale: Var W = s^2/fan_in",
+    )
+    p.add_argument(
+        "--sigma-b", type=cli.at_least(0, float), default=0.05, help="bias standard deviation"
+    )
+    p.add_argument("--seeds", type=cli.at_least(1), default=8, help="independent nets (default 8)")
+    p.add_argument(
+        "--batch", type=cli.at_least(1), default=256, help="inputs per net (default 256)"
+    )
     p.add_argument(
         "--q0",
-        type=float,
+        type=cli.at_least(0, float),
         default=None,
         help="input second moment (default: q* when finite, else 1)",
     )
     p.add_argument(
         "--skip",
-        type=int,
+        type=cli.at_least(0),
         default=None,
         help="leading layers left out of the summary (default: until q_l is within "
         "1%% of q*; half the net if never)",

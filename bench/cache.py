@@ -30,9 +30,11 @@ def enable_compilation_cache() -> Path | None:
     compile); returns the directory in use, or None when the cache stays off."""
     import jax
 
-    if os.environ.get("JAX_COMPILATION_CACHE_DIR") or jax.config.jax_compilation_cache_dir:
+    # jax.config's options are dynamic attributes, unknown to the type checker.
+    configured_dir = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR") or configured_dir:
         configured = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-        return Path(configured or jax.config.jax_compilation_cache_dir)
+        return Path(configured or configured_dir)
     root = cache_dir()
     if root is None:
         return None

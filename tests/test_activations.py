@@ -394,6 +394,24 @@ def test_softplus_torch_threshold_and_beta():
     np.testing.assert_allclose(A.softplus(x), jax.nn.softplus(x), rtol=1e-6)
 
 
+@pytest.mark.parametrize(("beta", "threshold"), [(1.0, 1.0), (2.0, 2.0), (0.5, 1.0)])
+def test_softplus_small_threshold_switches_to_x(beta, threshold):
+    # At a small threshold the two branches differ by O(1): softplus(1.5) = 1.70 against 1.5,
+    # sigmoid(1.5) = 0.82 against 1. PyTorch's definition, in float64: x where beta x >
+    # threshold, else log1p(exp(beta x)) / beta, derivative 1 or sigmoid(beta x).
+    x = np.array([-3.0, -0.5, 0.0, 0.5, 0.9, 1.1, 1.5, 2.5, 4.0, 10.0])
+    z = beta * x
+    lin = z > threshold
+    assert lin.sum() >= 3 and (~lin).sum() >= 3
+    want = np.where(lin, x, np.log1p(np.exp(z)) / beta)
+    dwant = np.where(lin, 1.0, 1 / (1 + np.exp(-z)))
+    f = jax.jit(lambda v: A.softplus(v, beta=beta, threshold=threshold))
+    xs = jnp.asarray(x, jnp.float32)
+    np.testing.assert_allclose(f(xs), want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(jax.vmap(jax.grad(f))(xs), dwant, rtol=1e-6, atol=1e-7)
+    assert np.abs(np.log1p(np.exp(z[lin])) / beta - x[lin]).max() > 0.05  # branches differ
+
+
 def test_gelu_exact_form():
     with x64():
         x = _inputs(jnp.float64, n=512)

@@ -65,6 +65,30 @@ def test_saturation_with_large_weights():
     assert m["saturation_fraction"][0] > 0.95
 
 
+# phi'(h) / max phi' of the 8 first-layer units: 3 below the documented 1% (one of them below
+# 0.1%), 3 between 1% and 10%, so a threshold ten times larger or smaller miscounts them.
+_RATIOS = np.array([0.0095, 0.005, 0.0009, 0.0105, 0.02, 0.09, 0.2, 0.5])
+
+
+def _pre_activation_with_derivative_ratio(activation: str, r: np.ndarray) -> np.ndarray:
+    """h > 0 with phi'(h) = r max phi': tanh' = sech^2 (max 1), sigmoid' = s (1 - s) (max 1/4)."""
+    if activation == "tanh":
+        return np.arccosh(1 / np.sqrt(r))
+    s = (1 + np.sqrt(1 - r)) / 2  # s (1 - s) = r / 4, s > 1/2
+    return np.log(s / (1 - s))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_saturation_threshold_is_one_percent_of_the_max_derivative(activation):
+    static, _, params, hp, x, y = _setup(activation)
+    h = _pre_activation_with_derivative_ratio(activation, _RATIOS)
+    # Zero weights: every example's pre-activation is the bias, unit by unit.
+    params = _set(params, ("first", "w"), jnp.zeros_like)
+    params = _set(params, ("first", "b"), lambda b: jnp.asarray(h, jnp.float32))
+    m = diagnostics.measure(static, params, hp, x, y)
+    assert m["saturation_fraction"][0] == 3 / 8
+
+
 @pytest.mark.parametrize(("activation", "expect_one"), [("sigmoid", True), ("tanh", False)])
 def test_same_sign_fraction(activation, expect_one):
     static, _, params, hp, x, y = _setup(activation)

@@ -22,7 +22,8 @@ import optax
 import pytest
 
 import activations
-from bench import execute, perf
+from bench import config, execute, perf
+from bench import sweep as bench_sweep
 
 N_CONFIGS = 32
 WIDTH = 32
@@ -145,15 +146,31 @@ def test_train_step(benchmark, model):
 
 # --------------------------------------------------------------------------- the sweep
 
+OUTCOME = ("target", "steps_to_target", "final_train_error", "diverged")
+
+
+def _training_outcome(sweep, out) -> dict:
+    """Per configuration, what a sweep's records say (``bench.sweep.make_records``): steps to
+    the default target (None: not reached), final training error, diverged."""
+    cfg = config.parse({"experiment": "perf"})
+    group = bench_sweep.Group(0, sweep.static, sweep.configs, 0)
+    metrics = {k: np.asarray(v)[:N_CONFIGS] for k, v in out.items()}
+    recs = bench_sweep.make_records(cfg, group, metrics, None)
+    return {"target": cfg.target, **{k: [r[k] for r in recs] for k in OUTCOME[1:]}}
+
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_sweep_harness(benchmark, sweep, harness, reference_losses, peak, strategy):
     benchmark.group = f"mlp sweep N={N_CONFIGS} W={WIDTH}"
     run, compile_s, resolved = harness(strategy)
-    losses = perf.harness_final_losses(run(), N_CONFIGS)
+    out = run()
+    losses = perf.harness_final_losses(out, N_CONFIGS)
     np.testing.assert_allclose(losses, reference_losses, atol=LOSS_ATOL)
     info = benchmark.extra_info
     info.update(strategy=resolved, compile_s=compile_s, model_flops=sweep.model_flops)
+    # What was trained, not only how fast: set before timing, so CI mode records it too.
+    info.update(_training_outcome(sweep, out))
+    assert set(OUTCOME) <= info.keys()
     benchmark.pedantic(lambda: perf.block(run()), warmup_rounds=1, rounds=3)
     if benchmark.stats is not None:
         rate = sweep.model_flops / benchmark.stats.stats.median
