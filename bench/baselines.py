@@ -129,14 +129,16 @@ def _torch_mlp(layers: Layers, i: int | None, activation: str):
 
     act = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}[activation]
     mods: list[nn.Module] = []
+    linears: list[nn.Linear] = []
     for k, (w, _) in enumerate(layers):
-        mods.append(nn.Linear(w.shape[1], w.shape[2]))
+        linears.append(nn.Linear(w.shape[1], w.shape[2]))
+        mods.append(linears[-1])
         if k < len(layers) - 1:
             mods.append(act())
     model = nn.Sequential(*mods)
     if i is not None:
         with torch.no_grad():
-            for lin, (w, b) in zip(model[::2], layers, strict=True):
+            for lin, (w, b) in zip(linears, layers, strict=True):
                 lin.weight.copy_(torch.tensor(np.asarray(w[i]).T))
                 lin.bias.copy_(torch.tensor(np.asarray(b[i])))
     return model
@@ -225,4 +227,4 @@ def _torch_func_vmap(layers, x_train, y_train, lrs, batch_idx, activation):
             params = {
                 k: p - lr.view(-1, *(1,) * (p.ndim - 1)) * grads[k] for k, p in params.items()
             }
-    return loss.numpy().astype(np.float32)
+    return loss.cpu().numpy().astype(np.float32)  # on the host, wherever torch ran

@@ -1,8 +1,8 @@
 """Performance report: side-by-side ratios against jax.nn, a naive JAX loop and PyTorch.
 
-``python -m bench perf [--out DIR] [--quick] [--gpu]`` (or ``python -m bench.perf``) measures,
-in one run, with repetitions interleaved (round r runs every contender once, in rotating order)
-and medians of k:
+``python -m bench perf [--out DIR] [--quick | --gpu | --tiny]`` (or ``python -m bench.perf``)
+measures, in one run, with repetitions interleaved (round r runs every contender once, in
+rotating order) and medians of k:
 
 1. the device's fp32 matmul peak: ``jit(a @ b)`` at 1024^2 and 2048^2, 2 n^3 FLOP a call;
 2. every registered activation against its jax.nn counterpart, jitted forward+backward
@@ -16,7 +16,8 @@ and medians of k:
 4. model-FLOP utilisation of the harness at width >= 256 against the measured matmul peak;
 5. compile time (lower + compile of the harness program) at depth 4, 50 and 200;
 6. a small CNN: the harness's ``auto`` strategy against the same run one configuration after
-   another (one jitted ``train`` called per configuration).
+   another (one jitted ``train`` called per configuration), and its model-FLOP utilisation
+   (convolution and matmul FLOPs counted from the forward pass's jaxpr).
 
 It writes ``<out>/<device-slug>/REPORT.md`` and ``perf.json`` (atomically) and prints the
 report. Every target from the performance issue is reported as PASS or MISS with the measured
@@ -27,16 +28,20 @@ example forward and ``2x`` that backward (input and weight gradients), so one SG
 ``6 * P * batch`` with ``P = sum(in * out)`` over the layers (biases, activations, the loss and
 the optimizer are not counted). MFU = model FLOPs / run time / measured matmul peak.
 
-GPU: ``python -m bench perf --gpu --out results/perf`` uses the GPU settings (>= 256 small
-configurations vmapped vs one after another inside one program, MFU at widths 1024 and 2048);
-follow it with the harness's relu-vs-tanh sweep, e.g.
-``python -m bench sweep bench/configs/gpu.toml``.
+GPU: ``python -m bench perf --gpu --out results/perf`` uses the GPU settings: activations at
+2^24 and 2^27 elements; 256 small configurations, the harness's vmap against its one after
+another (sequential) program and against the PyTorch baselines on the same GPU; MFU at widths
+1024 and 2048 and of a (32, 32, 64)-channel CNN against the measured float32 (default
+precision, TF32 where allowed), full-float32 and bfloat16 matmul peaks.
+``scripts/gpu-check.sh`` runs it with the GPU tests and the faithful relu-vs-tanh
+reproduction in one time-boxed job. ``--tiny`` runs every section in seconds on a CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -154,14 +159,29 @@ def device_slug(info: Mapping[str, Any] | None = None) -> str:
 # --------------------------------------------------------------------------- matmul peak
 
 
-def matmul_peak(sizes: Sequence[int] = (1024, 2048), rounds: int = 5) -> dict[str, Any]:
-    """fp32 FLOP/s of ``jit(a @ b)`` for square n x n matrices (2 n^3 FLOPs a call)."""
-    f = jax.jit(lambda a, b: a @ b)
+#: Extra matmul peaks a setting may ask for: (dtype, precision). "float32" at the default
+#: precision (the peak above) may use TF32 tensor cores on a GPU, as the harness's matmuls do;
+#: "float32_highest" forces full fp32; "bfloat16" is the tensor cores' headline rate.
+MATMUL_VARIANTS = {
+    "bfloat16": (jnp.bfloat16, None),
+    "float32_highest": (jnp.float32, "highest"),
+}
+
+
+def matmul_peak(
+    sizes: Sequence[int] = (1024, 2048),
+    rounds: int = 5,
+    dtype: Any = jnp.float32,
+    precision: str | None = None,
+) -> dict[str, Any]:
+    """FLOP/s of ``jit(a @ b)`` for square n x n matrices of ``dtype`` (2 n^3 FLOPs a call);
+    ``precision`` as ``jnp.matmul``'s (None: the backend's default)."""
+    f = jax.jit(lambda a, b: jnp.matmul(a, b, precision=precision))
     out: dict[str, Any] = {}
     for n in sizes:
-        a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-        b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
-        t = interleaved({"mm": lambda a=a, b=b: f(a, b)}, rounds)["mm"]
+        a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32).astype(dtype)
+        b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32).astype(dtype)
+        t = interleaved({"mm": functools.partial(f, a, b)}, rounds)["mm"]
         out[str(n)] = 2 * n**3 / median(t)
     out["peak"] = max(v for k, v in out.items() if k != "peak")
     return out
@@ -180,11 +200,11 @@ def activation_pair(name: str) -> tuple[Callable, Callable]:
     return (lambda x: info.fn(x, **params)), ref
 
 
-def fwd_program(f: Callable) -> Callable:
+def fwd_program(f: Callable) -> jax.stages.Wrapped:
     return jax.jit(f)
 
 
-def fwd_bwd_program(f: Callable) -> Callable:
+def fwd_bwd_program(f: Callable) -> jax.stages.Wrapped:
     """``(x, g) -> (f(x), g^T f'(x))`` jitted: a forward and a backward pass, nothing reduced."""
 
     def run(x, g):
@@ -463,7 +483,7 @@ def harness_program(
     pad = -n % mesh.size
     configs = list(setup.configs) + [setup.configs[-1]] * pad
     dyn = {k: jnp.asarray(v) for k, v in execute.dynamic_arrays(configs).items()}
-    data = type(setup.data)(*(jnp.asarray(a) for a in setup.data))
+    data = jax.tree.map(jnp.asarray, setup.data)  # None fields (no test split) stay None
     program = execute.build_program(setup.static, setup.num_classes, resolved, mesh, lanes)
     t0 = time.perf_counter()
     compiled = program.lower(dyn, data).compile()
@@ -492,9 +512,29 @@ def baseline_callables(
     args = (setup.layers, setup.x_train, setup.y_train, setup.lrs, setup.batch_idx, activation)
     out: dict[str, Callable] = {"naive_jax_loop": lambda: baselines.naive_jax_loop(*args)}
     if _torch_version() is not None:
-        out["torch_loop"] = lambda: baselines.torch_loop(*args, threads=torch_threads)
-        out["torch_func_vmap"] = lambda: baselines.torch_func_vmap(*args, threads=torch_threads)
+        import torch
+
+        def on_device(f: Callable) -> Callable:
+            def call():
+                with torch.device(torch_device()):  # the default device of torch factories
+                    return f()
+
+            return call
+
+        out["torch_loop"] = on_device(lambda: baselines.torch_loop(*args, threads=torch_threads))
+        out["torch_func_vmap"] = on_device(
+            lambda: baselines.torch_func_vmap(*args, threads=torch_threads)
+        )
     return out
+
+
+def torch_device() -> str:
+    """Where the PyTorch baselines run: "cuda" when JAX runs on a GPU and PyTorch sees one
+    (the same GPU: one per machine here), else "cpu"."""
+    import torch
+
+    gpu = jax.devices()[0].platform == "gpu" and torch.cuda.is_available()
+    return "cuda" if gpu else "cpu"
 
 
 def _program_key(plan: tuple[str, int]) -> tuple[str, int]:
@@ -567,7 +607,9 @@ def bench_sweep(
         "speedup_of_harness_auto": ratio,
         # paired per-round ratio against the program with the best median, as every other
         # ratio here: load that drifts between rounds cancels
-        "auto_vs_best_strategy": paired_ratio(t_s[auto_key], t_s[min(med_s, key=med_s.get)]),
+        "auto_vs_best_strategy": paired_ratio(
+            t_s[auto_key], t_s[min(med_s, key=lambda k: med_s[k])]
+        ),
         "strategy_rounds": strategy_rounds,
         "strategy_median_s": med_s,
         "strategy_times_s": t_s,
@@ -636,8 +678,16 @@ def bench_mfu_bound(setup: SweepSetup, harness_s: float, rounds: int, peak: floa
     }
 
 
-def bench_mfu(width: int, n_configs: int, steps: int, rounds: int, peak: float) -> dict[str, Any]:
-    """Model FLOP/s of the harness (auto) on a width-``width`` MLP, vs the matmul peak."""
+def bench_mfu(
+    width: int,
+    n_configs: int,
+    steps: int,
+    rounds: int,
+    peak: float,
+    peaks: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """Model FLOP/s of the harness (auto) on a width-``width`` MLP, vs the matmul peak (and,
+    in ``mfu_vs``, vs each of ``peaks``: {name: FLOP/s})."""
     setup = mlp_sweep(n_configs=n_configs, width=width, steps=steps)
     run, compile_s, resolved = harness_program(setup, "auto")
     t = interleaved({"run": run}, rounds)["run"]
@@ -651,6 +701,7 @@ def bench_mfu(width: int, n_configs: int, steps: int, rounds: int, peak: float) 
         "compile_s": compile_s,
         "model_flop_per_s": rate,
         "mfu": rate / peak,
+        "mfu_vs": {k: rate / v for k, v in (peaks or {}).items()},
     }
 
 
@@ -673,9 +724,55 @@ def bench_compile(depths: Sequence[int] = (4, 50, 200), rounds: int = 2) -> dict
     }
 
 
-def bench_cnn(n_configs: int, steps: int, rounds: int, channels=(8, 16)) -> dict[str, Any]:
+def matmul_flops(jaxpr: Any) -> float:
+    """FLOPs of the dot_general and conv_general_dilated equations of a jaxpr (2 per
+    multiply-add), nested jaxprs included (a scan's body times its length): the model FLOPs
+    of a forward pass, counted from the program itself rather than a formula per model."""
+    total = 0.0
+    for eqn in jaxpr.eqns:
+        out = math.prod(eqn.outvars[0].aval.shape) if eqn.outvars else 0
+        if eqn.primitive.name == "dot_general":
+            (contract, _), _ = eqn.params["dimension_numbers"]
+            total += 2.0 * out * math.prod(eqn.invars[0].aval.shape[d] for d in contract)
+        elif eqn.primitive.name == "conv_general_dilated":
+            rhs, spec = eqn.invars[1].aval.shape, eqn.params["dimension_numbers"].rhs_spec
+            # rhs_spec = (out features, in features per group, spatial...)
+            total += 2.0 * out * math.prod(rhs[d] for d in spec[1:])
+        times = eqn.params.get("length", 1) if eqn.primitive.name == "scan" else 1
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, tuple | list) else (v,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    total += times * matmul_flops(inner)
+    return total
+
+
+def traced_model_flops(setup: SweepSetup) -> float:
+    """Model FLOPs of a sweep (any model; perf uses it for the CNN): 3 x the forward pass's
+    matmul and convolution FLOPs per step (forward, input and weight gradients, as the MLP's
+    6 P batch), x steps x N."""
+    from bench.models import make_model
+
+    static = setup.static
+    m = make_model(static, setup.x_train.shape[1:], setup.num_classes)
+    hp = {"init_scale": jnp.float32(1), "bias_init": jnp.float32(0), "slope": jnp.nan}
+    # shapes only: nothing is initialised or run
+    params = jax.eval_shape(lambda k: m.init(k, hp), jax.random.PRNGKey(0))
+    x = jax.ShapeDtypeStruct((static.batch_size, *setup.x_train.shape[1:]), jnp.float32)
+    fwd = matmul_flops(jax.make_jaxpr(lambda p, x: m.apply(p, x, hp))(params, x).jaxpr)
+    return 3.0 * fwd * static.steps * len(setup.configs)
+
+
+def bench_cnn(
+    n_configs: int,
+    steps: int,
+    rounds: int,
+    channels=(8, 16),
+    peaks: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     """The harness (auto) vs the same configurations one after another (one jitted ``train``
-    per configuration, called in a Python loop)."""
+    per configuration, called in a Python loop); with ``peaks`` ({name: FLOP/s}), the
+    harness's model-FLOP utilisation against each."""
     from bench import execute
     from bench.train import make_train
 
@@ -683,7 +780,7 @@ def bench_cnn(n_configs: int, steps: int, rounds: int, channels=(8, 16)) -> dict
     run_auto, compile_s, resolved = harness_program(setup, "auto")
     train = jax.jit(make_train(setup.static, setup.num_classes))
     dyn = execute.dynamic_arrays(setup.configs)
-    data = type(setup.data)(*(jnp.asarray(a) for a in setup.data))
+    data = jax.tree.map(jnp.asarray, setup.data)  # None fields (no test split) stay None
     lanes = [{k: jnp.asarray(v[i]) for k, v in dyn.items()} for i in range(n_configs)]
 
     def one_after_another():
@@ -693,6 +790,8 @@ def bench_cnn(n_configs: int, steps: int, rounds: int, channels=(8, 16)) -> dict
     if jax.device_count() > 1:
         fns["harness_auto_1device"] = harness_program(setup, "auto", None, jax.devices()[:1])[0]
     t = interleaved(fns, rounds)
+    flops = traced_model_flops(setup)
+    rate = flops / median(t["harness_auto"])
     return {
         "n_configs": n_configs,
         "channels": list(channels),
@@ -702,6 +801,9 @@ def bench_cnn(n_configs: int, steps: int, rounds: int, channels=(8, 16)) -> dict
         "median_s": {k: median(v) for k, v in t.items()},
         "speedup_of_harness_auto": paired_ratio(t["one_after_another"], t["harness_auto"]),
         "n_devices": jax.device_count(),
+        "model_flops": flops,
+        "model_flop_per_s": rate,
+        "mfu": {k: rate / v for k, v in (peaks or {}).items()},
     }
 
 
@@ -726,6 +828,7 @@ def bench_gpu_vmap(n_configs: int, steps: int, rounds: int) -> dict[str, Any]:
 class Settings:
     act_sizes: tuple[int, ...] = (1 << 20, 1 << 24)
     act_rounds: int = 201  # at 2^20; scaled down by size (act_rounds_for)
+    act_names: tuple[str, ...] = ()  # () = every registered activation
     sweep_n: int = 32
     sweep_widths: tuple[int, ...] = (32, 64)
     sweep_steps: int = 100
@@ -737,7 +840,11 @@ class Settings:
     compile_rounds: int = 2
     cnn_n: int = 4
     cnn_steps: int = 20
+    cnn_channels: tuple[int, ...] = (8, 16)
     gpu_vmap_n: int = 0  # 0: skip
+    strategy_rounds: int = 9  # extra rounds of the distinct harness programs (bench_sweep)
+    matmul_sizes: tuple[int, ...] = (1024, 2048)
+    matmul_variants: tuple[str, ...] = ()  # extra peaks, keys of MATMUL_VARIANTS
 
 
 def act_rounds_for(n: int, rounds_at_2_20: int) -> int:
@@ -757,17 +864,47 @@ QUICK = Settings(
     cnn_n=2,
     cnn_steps=10,
 )
+# Sized for about 3 minutes on one H200 (bench/gpu_check.py gives it 190 s): the PyTorch
+# loop and the harness's sequential strategy run 256 x sweep_steps steps one after another, at
+# a few kernel launches each, so the sweep runs one width for 50 steps; the harness's vmap and
+# sequential programs are rows of that sweep (no separate gpu_vmap section).
 GPU = Settings(
-    act_sizes=(1 << 20, 1 << 24, 1 << 26),
+    act_sizes=(1 << 24, 1 << 27),
     sweep_n=256,
-    sweep_widths=(32, 64),
-    sweep_steps=500,
+    sweep_widths=(32,),
+    sweep_steps=50,
+    strategy_rounds=3,
     mfu_widths=(1024, 2048),
     mfu_n=16,
-    mfu_steps=500,
+    mfu_steps=200,
+    compile_rounds=1,
     cnn_n=16,
     cnn_steps=200,
-    gpu_vmap_n=256,
+    cnn_channels=(32, 32, 64),
+    matmul_sizes=(4096, 8192),
+    matmul_variants=("float32_highest", "bfloat16"),
+)
+# Seconds on a CPU: every section runs, at sizes too small to mean anything (the GPU check's
+# dry run, so the GPU settings' code paths cannot rot between GPU sessions).
+TINY = Settings(
+    act_sizes=(1 << 12,),
+    act_names=("identity", "tanh"),
+    act_rounds=3,
+    sweep_n=4,
+    sweep_widths=(8,),
+    sweep_steps=4,
+    sweep_rounds=1,
+    strategy_rounds=1,
+    mfu_widths=(8,),  # the sweep's program again: loaded from the compilation cache
+    mfu_n=4,
+    mfu_steps=4,
+    compile_depths=(2,),
+    compile_rounds=1,
+    cnn_n=2,
+    cnn_steps=4,
+    cnn_channels=(4,),
+    matmul_sizes=(64,),
+    matmul_variants=("bfloat16",),
 )
 
 
@@ -781,18 +918,25 @@ def run(
     t_start = time.perf_counter()
     res: dict[str, Any] = {"machine": machine(), "settings": dataclasses.asdict(settings)}
     res["torch_threads"] = TORCH_THREADS
+    res["torch_device"] = torch_device() if _torch_version() is not None else None
     from bench import results
 
     res["git_commit"], res["git_dirty"] = results.git_info()
     save = checkpoint or (lambda _: None)
     res["started_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     log("matmul peak ...")
-    res["matmul"] = matmul_peak()
+    res["matmul"] = matmul_peak(settings.matmul_sizes)
     peak = res["matmul"]["peak"]
     log(f"  {peak / 1e9:.1f} GFLOP/s")
+    res["matmul_variants"] = {}
+    for name in settings.matmul_variants:
+        dtype, precision = MATMUL_VARIANTS[name]
+        res["matmul_variants"][name] = matmul_peak(settings.matmul_sizes, 5, dtype, precision)
+        log(f"  {name}: {res['matmul_variants'][name]['peak'] / 1e9:.1f} GFLOP/s")
+    peaks = {"float32": peak} | {k: v["peak"] for k, v in res["matmul_variants"].items()}
     rows = []
     for n in settings.act_sizes:
-        for name in activations.names():
+        for name in settings.act_names or activations.names():
             rounds = act_rounds_for(n, settings.act_rounds)
             rows.append(bench_activation(name, n, jnp.float32, rounds))
             log(f"  {name} 2^{int(math.log2(n))}: {rows[-1]['ratio']:.3f}x")
@@ -802,19 +946,26 @@ def run(
     for w in settings.sweep_widths:
         log(f"sweep N={settings.sweep_n} W={w} ...")
         res["sweeps"].append(
-            bench_sweep(settings.sweep_n, w, settings.sweep_steps, settings.sweep_rounds, peak=peak)
+            bench_sweep(
+                settings.sweep_n,
+                w,
+                settings.sweep_steps,
+                settings.sweep_rounds,
+                peak=peak,
+                strategy_rounds=settings.strategy_rounds,
+            )
         )
         save(res)
     res["mfu"] = []
     for w in settings.mfu_widths:
         log(f"MFU W={w} ...")
-        res["mfu"].append(bench_mfu(w, settings.mfu_n, settings.mfu_steps, 3, peak))
+        res["mfu"].append(bench_mfu(w, settings.mfu_n, settings.mfu_steps, 3, peak, peaks))
         save(res)
     log("compile time ...")
     res["compile"] = bench_compile(settings.compile_depths, settings.compile_rounds)
     save(res)
     log("CNN ...")
-    res["cnn"] = bench_cnn(settings.cnn_n, settings.cnn_steps, 3)
+    res["cnn"] = bench_cnn(settings.cnn_n, settings.cnn_steps, 3, settings.cnn_channels, peaks)
     if settings.gpu_vmap_n:
         log("GPU vmap ...")
         res["gpu_vmap"] = bench_gpu_vmap(settings.gpu_vmap_n, settings.sweep_steps, 3)
@@ -859,12 +1010,23 @@ def render(res: Mapping[str, Any]) -> str:
             else "."
         ),
         f"- PyTorch: {m['torch_version'] or 'not installed (torch baselines skipped)'}"
-        f" (torch threads: {res.get('torch_threads') or 'default'})",
+        f" (torch threads: {res.get('torch_threads') or 'default'}; device: "
+        f"{res.get('torch_device') or 'cpu'})",
         f"- 1-minute load average at the start: {m.get('loadavg_1m', 'n/a')} "
         "(other processes on the same cores)",
         "- fp32 matmul peak (jit(a @ b), 2 n^3 FLOP): "
         + ", ".join(
             f"{k}^2: {v / 1e9:.1f} GFLOP/s" for k, v in res["matmul"].items() if k != "peak"
+        )
+        + (
+            " (default precision: TF32 tensor cores where the backend allows, as in the harness)"
+            if m["platform"] == "gpu"
+            else ""
+        ),
+        *(
+            f"- {name} matmul peak: "
+            + ", ".join(f"{k}^2: {v / 1e9:.1f} GFLOP/s" for k, v in mm.items() if k != "peak")
+            for name, mm in res.get("matmul_variants", {}).items()
         ),
         "",
     ]
@@ -887,6 +1049,7 @@ def render(res: Mapping[str, Any]) -> str:
     head += " | residual ours | residual jax.nn | verdict |"
     L += [head, "|" + " --- |" * (len(sizes) + 4)]
     misses = []
+    why: str | None  # a verdict's reason, then the activation's known cause
     for name in dict.fromkeys(r["activation"] for r in res["activations"]):
         rs = [r for r in res["activations"] if r["activation"] == name]
         big = max(rs, key=lambda r: r["n"])
@@ -1014,15 +1177,22 @@ def render(res: Mapping[str, Any]) -> str:
         "(2 in out per example forward, x3 for forward+backward); biases, activations, loss, "
         "optimizer and the final evaluation are not counted.",
         "",
-        "| width | N | steps | strategy | median s | model GFLOP/s | MFU | verdict |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    # MFU against the other measured peaks (bf16 ...), when the settings measured them
+    extra = list(res.get("matmul_variants", {}))
+    L += [
+        "| width | N | steps | strategy | median s | model GFLOP/s | MFU | "
+        + "".join(f"MFU vs {k} peak | " for k in extra)
+        + "verdict |",
+        "|" + " --- |" * (8 + len(extra)),
     ]
     for r in res.get("mfu", []):
         ok = r["mfu"] >= MFU_TARGET
         L.append(
             f"| {r['width']} | {r['n_configs']} | {r['steps']} | {r['strategy']} | "
             f"{r['median_s']:.3f} | {r['model_flop_per_s'] / 1e9:.1f} | {r['mfu']:.0%} | "
-            f"{_verdict(ok)} |"
+            + "".join(f"{r.get('mfu_vs', {}).get(k, math.nan):.1%} | " for k in extra)
+            + f"{_verdict(ok)} |"
         )
         targets.append((f"MFU >= 50% at width {r['width']}", ok, f"{r['mfu']:.0%}"))
     L.append("")
@@ -1056,6 +1226,15 @@ def render(res: Mapping[str, Any]) -> str:
         + f"; speed-up of the harness {cn['speedup_of_harness_auto']:.2f}x.",
         "",
     ]
+    if cn.get("mfu"):
+        L += [
+            f"Model FLOPs (3 x the forward pass's convolution and matmul FLOPs per step, counted "
+            f"from its jaxpr) {cn['model_flops'] / 1e9:.2f} G: the harness runs "
+            f"{cn['model_flop_per_s'] / 1e9:.1f} GFLOP/s, MFU "
+            + ", ".join(f"{v:.2%} of the {k} peak" for k, v in cn["mfu"].items())
+            + ".",
+            "",
+        ]
     # "never slower": allow 5% timing noise on a shared machine
     ok = cn["speedup_of_harness_auto"] >= 1 / 1.05
     targets.append(
@@ -1101,13 +1280,16 @@ def write(res: Mapping[str, Any], out: str | os.PathLike) -> Path:
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
+    from bench import cli
+
     p.add_argument("--out", default="results/perf", help="report root (default results/perf)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds")
     g.add_argument("--gpu", action="store_true", help="GPU acceptance settings")
+    g.add_argument("--tiny", action="store_true", help="seconds on a CPU (tests; not a result)")
     p.add_argument(
         "--torch-threads",
-        type=int,
+        type=cli.at_least(0),
         default=1,
         metavar="N",
         help="torch.set_num_threads for the PyTorch baselines (default 1; 0: PyTorch's default)",
@@ -1116,8 +1298,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     global TORCH_THREADS
-    settings = QUICK if args.quick else GPU if args.gpu else Settings()
+    settings = QUICK if args.quick else GPU if args.gpu else TINY if args.tiny else Settings()
     TORCH_THREADS = args.torch_threads or None
+    # Compile times are measured here: a program loaded from the persistent cache that every
+    # python -m bench command turns on would time a file read instead.
+    jax.config.update("jax_enable_compilation_cache", False)
     folder = Path(args.out) / device_slug()
 
     def checkpoint(res: dict[str, Any]) -> None:
