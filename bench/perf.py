@@ -61,7 +61,7 @@ from jax.sharding import PartitionSpec as P
 
 import activations
 
-# Targets from the performance issue.
+# Targets.
 ACT_TIME_TARGET = 1.05  # ours / jax.nn, jit fwd+bwd, float32, at 2^20 and 2^24
 VS_TORCH_LOOP = 5.0
 VS_NAIVE_JAX = 2.0
@@ -845,6 +845,11 @@ class Settings:
     strategy_rounds: int = 9  # extra rounds of the distinct harness programs (bench_sweep)
     matmul_sizes: tuple[int, ...] = (1024, 2048)
     matmul_variants: tuple[str, ...] = ()  # extra peaks, keys of MATMUL_VARIANTS
+    # early exit vs the full budget (bench.perf_early_exit): steps the fast configuration
+    # needs (the budget is 8x that), repetitions, and spec overrides (tiny sizes)
+    early_exit_needed: int = 450
+    early_exit_rounds: int = 3
+    early_exit_spec: tuple[tuple[str, Any], ...] = ()
 
 
 def act_rounds_for(n: int, rounds_at_2_20: int) -> int:
@@ -905,6 +910,17 @@ TINY = Settings(
     cnn_channels=(4,),
     matmul_sizes=(64,),
     matmul_variants=("bfloat16",),
+    early_exit_needed=10,
+    early_exit_rounds=1,
+    early_exit_spec=(
+        ("dataset", "teacher-student"),
+        ("data", {"n_train": 256, "n_test": 32, "input_dim": 8, "num_classes": 4}),
+        ("width", 8),
+        ("eval_every", 5),
+        ("eval_size", 64),
+        ("target", 0.5),
+        ("seed", [0, 1]),
+    ),
 )
 
 
@@ -966,6 +982,15 @@ def run(
     save(res)
     log("CNN ...")
     res["cnn"] = bench_cnn(settings.cnn_n, settings.cnn_steps, 3, settings.cnn_channels, peaks)
+    log("early exit vs the full budget ...")
+    from bench import perf_early_exit
+
+    res["early_exit"] = perf_early_exit.measure(
+        settings.early_exit_needed,
+        rounds=settings.early_exit_rounds,
+        spec=dict(settings.early_exit_spec),
+    )
+    save(res)
     if settings.gpu_vmap_n:
         log("GPU vmap ...")
         res["gpu_vmap"] = bench_gpu_vmap(settings.gpu_vmap_n, settings.sweep_steps, 3)
@@ -1244,6 +1269,28 @@ def render(res: Mapping[str, Any]) -> str:
             f"{cn['speedup_of_harness_auto']:.2f}x",
         )
     )
+    if "early_exit" in res:
+        ee = res["early_exit"]
+        L += [
+            "## Early exit against the full budget",
+            "",
+            f"{ee['n_configs']} configurations, budget {ee['budget_steps']} steps "
+            f"({ee['budget_over_median_trained']:.1f}x the median steps they trained), "
+            f"early_exit = {ee['early_exit']}; steps trained {ee['steps_trained']}. Run seconds "
+            "(median of interleaved rounds): "
+            + ", ".join(f"{k}: {v:.3f} s" for k, v in ee["seconds"].items())
+            + f". The full budget took {ee['full_over_early']:.2f}x the early-exit run; early "
+            f"exit took {ee['early_over_needed']:.2f}x the time of the steps actually needed "
+            f"(the slowest lane's, {ee['needed_steps']}).",
+            "",
+        ]
+        targets.append(
+            (
+                f"early exit within {ee['target']}x of the steps actually needed",
+                bool(ee["ok"]),
+                f"{ee['early_over_needed']:.2f}x",
+            )
+        )
     if "gpu_vmap" in res:
         g = res["gpu_vmap"]
         L += [
