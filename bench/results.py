@@ -115,7 +115,9 @@ def clean_float(v: float) -> float | None:
 
 
 # Where an untracked (not ignored) file changes what a run executes.
-GIT_CODE_DIRS = ("activations", "bench")
+# What produces a result: the code and its declared dependencies (results/, README, tests do
+# not; a reproduction rewrites its own tracked results while it runs).
+GIT_CODE_DIRS = ("activations", "bench", "pyproject.toml")
 
 
 def git_info(
@@ -123,9 +125,9 @@ def git_info(
 ) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the repository holding this package; (None, None) outside git.
 
-    Dirty: a tracked file differs from HEAD, or a file git neither tracks nor ignores lies
-    under ``GIT_CODE_DIRS`` or is ``config`` (the config file of the run, when it lies inside
-    the repository; one outside it is saved with the results instead).
+    Dirty: under ``GIT_CODE_DIRS`` or at ``config`` (the config file of the run, when it lies
+    inside the repository; one outside it is saved with the results instead), a tracked file
+    differs from HEAD or a file lies that git neither tracks nor ignores.
     """
     cwd = cwd or Path(__file__).resolve().parent
 
@@ -141,13 +143,13 @@ def git_info(
     commit = git("rev-parse", "HEAD")
     if not commit:
         return None, None
-    status = git("status", "--porcelain", "--untracked-files=no")
     top = git("rev-parse", "--show-toplevel")
     paths = [f":(top){d}" for d in GIT_CODE_DIRS]
     if config is not None and top:
         path, root = Path(config).resolve(), Path(top).resolve()
         if path.is_relative_to(root):
             paths.append(f":(top){path.relative_to(root).as_posix()}")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", *paths)
     untracked = git("ls-files", "--others", "--exclude-standard", "--", *paths)
     if status is None or untracked is None:
         return commit, None

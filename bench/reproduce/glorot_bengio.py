@@ -477,19 +477,6 @@ def report(ctx, sa, sb, s, figs) -> dict[str, Any]:
         ],
         rows_a,
     )
-    table_a = md_table(
-        [
-            "activation",
-            "init",
-            "sigma_w^2 (hidden)",
-            "grad_sq layer 1 / layer 5, median [95% CI]",
-            "theory",
-            "attenuation l=1..4 (gmean over seeds)",
-            "theory chi(q_l)",
-            "RMS weight grad layer 1 / layer 5",
-        ],
-        rows_a,
-    )
     budget = sb["steps"]
     rows_b = []
     for c in s["part_b"]["cells"].values():

@@ -394,5 +394,7 @@ def test_git_info_dirty_with_untracked_code_or_config(tmp_path):
     (tmp_path / "activations" / "new.py").write_text("")  # untracked code
     assert results.git_info(tmp_path / "docs")[1] is True
     (tmp_path / "activations" / "new.py").unlink()
-    (tmp_path / "docs" / "a.py").write_text("x = 2\n")  # a modified tracked file anywhere
+    (tmp_path / "docs" / "a.py").write_text("x = 2\n")  # modified, but not code
+    assert results.git_info(tmp_path)[1] is False
+    (tmp_path / "bench" / "a.py").write_text("x = 2\n")  # modified code
     assert results.git_info(tmp_path)[1] is True
