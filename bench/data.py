@@ -51,6 +51,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bench.cache import cache_dir
 from bench.errors import UsageError, did_you_mean
 from bench.results import atomic_write_bytes
 
@@ -67,7 +68,6 @@ class Dataset(NamedTuple):
 
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-_CACHE_ENV_OFF = "ACTIVATIONS_BENCH_NO_DISK_CACHE"
 _SPLITS = ("x_train", "y_train", "x_test", "y_test")
 # What to do about a file that is there but damaged (truncated download, wrong file, ...).
 _REFETCH = "the file is damaged or not part of the dataset: download it again"
@@ -240,13 +240,6 @@ def _limit(x: np.ndarray, y: np.ndarray, n: int | None) -> tuple[np.ndarray, np.
 # --------------------------------------------------------------------------- mnist1d
 
 
-def _cache_dir() -> Path | None:
-    if os.environ.get(_CACHE_ENV_OFF, "") not in ("", "0"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "activations-bench"
-
-
 @functools.lru_cache(maxsize=8)
 def _load_mnist1d(frozen: tuple) -> Dataset:
     import mnist1d.data  # lazy: it imports scipy, requests and matplotlib.pyplot
@@ -258,7 +251,7 @@ def _load_mnist1d(frozen: tuple) -> Dataset:
     version = getattr(mnist1d, "__version__", "unknown")
     digest = hashlib.sha256(json.dumps([version, args], sort_keys=True).encode()).hexdigest()
 
-    cache = _cache_dir()
+    cache = cache_dir()
     path = cache / f"mnist1d-{digest[:20]}.npz" if cache else None
     if path is not None and path.is_file():
         try:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import results, stats, summary
+from bench import config, results, stats, summary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,17 +298,8 @@ def tuned_sweep(ctx: Context, spec: dict[str, Any]) -> Tuned:
     return Tuned(root, p, records)
 
 
-_RUN_KEYS: tuple[str, ...] = (
-    "dataset",
-    "model",
-    "activation",
-    "depth",
-    "width",
-    "channels",
-    "init",
-    "optimizer",
-)
-_RUN_KEYS += ("batch_size", "steps", "init_scale", "bias_init", "slope", "lr", "seed")
+# What identifies a run across stage directories (config ids repeat there).
+_RUN_KEYS = config.STATIC_AXES + config.DYNAMIC_AXES
 
 
 def _run_key(r: Mapping[str, Any]) -> str:
