@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _bench_util import REPO, TINY
+from _bench_util import TINY
 from jax import lax
 
 from bench import config, models, results, sweep
@@ -99,13 +99,52 @@ def test_pool_type_per_layer():
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
 
 
+# A CNN run's resolved config and the run id the harness gave it before pool_type and the
+# protocol keys existed (results/reproductions/relu-vs-tanh at commit 3ca1e6f).
+OLD_CNN_RUN = (
+    "relu_vs_tanh-110e7e9c7f",
+    {
+        "activation": ["relu", "tanh"],
+        "batch_size": [64],
+        "bias_init": [0.0],
+        "channels": [[16, 16, 16]],
+        "data": {},
+        "data_dir": None,
+        "dataset": ["mnist1d"],
+        "depth": [4],
+        "description": "Krizhevsky et al. 2012 Fig. 1: relu vs tanh CNN, momentum SGD",
+        "diag_every": 20,
+        "diag_size": 512,
+        "diagnostics": False,
+        "eval_every": 20,
+        "eval_size": 500,
+        "experiment": "relu_vs_tanh",
+        "init": ["lecun_normal"],
+        "init_scale": [1.0],
+        "init_std": 0.01,
+        "loss_bound": 10000.0,
+        "lr": [0.4, 0.2, 0.1, 0.05, 0.025, 0.0125],
+        "max_lanes": 256,
+        "model": ["cnn"],
+        "momentum": 0.9,
+        "optimizer": ["momentum"],
+        "pool": 3,
+        "prelu_mode": "layer",
+        "seed": [0, 1, 2, 3, 4],
+        "slope": [None],
+        "steps": [600],
+        "strategy": "auto",
+        "target": 0.25,
+        "width": [64],
+    },
+)
+
+
 def test_default_pooling_keeps_the_run_id():
-    """Runs made before pool_type existed keep their id (a committed CNN run directory is
-    named by it); a different pooling gets a new one."""
-    run = REPO / "results/reproductions/relu-vs-tanh/runs/relu_vs_tanh/relu_vs_tanh-110e7e9c7f"
-    if not run.exists():
-        pytest.skip(f"{run} is not in this checkout")
-    assert config.parse(json.loads((run / "config.json").read_text())).run_id() == run.name
+    """Runs made before pool_type existed keep their id (run directories are named by it);
+    a different pooling gets a new one."""
+    name, old = OLD_CNN_RUN
+    assert config.parse(old).run_id() == name
     base = config.parse({**TINY, "model": "cnn"}).run_id()
     assert config.parse({**TINY, "model": "cnn", "pool_type": "max"}).run_id() == base
     same = {"pool_type": ["max", "max", "max"], "architecture": "alexnet"}
