@@ -6,8 +6,8 @@ call, and blocks inside it. ``extra_info``:
 
 - ``temp_bytes``: the compiled program's scratch memory (None where not reported);
 - fwd_bwd: ``residual_bytes`` / ``residual_arrays``: what the forward pass keeps for the
-  backward pass (``bench.perf.residual_bytes``); on ``ours`` also jax.nn's figure and whether
-  ours is <= it (the target);
+  backward pass (``bench.perf.activations.residual_bytes``); on ``ours`` also jax.nn's figure
+  and whether ours is <= it (the target);
 - on ``ours`` in timed mode, ``ratio_ours_over_jax_nn``: the median of per-round time ratios
   measured interleaved with jax.nn in this test (target <= 1.05 for float32 fwd_bwd at 2^20
   and 2^24).

@@ -1,10 +1,10 @@
-"""Early exit against the full budget on the same sweep (``bench.perf_early_exit``).
+"""Early exit against the full budget on the same sweep (``bench.perf.early_exit``).
 
 Timed with ``--benchmark-enable``; in the default test command it runs once, untimed, at a tiny
 size, and its ratios land in ``extra_info`` either way.
 """
 
-from bench import perf_early_exit
+from bench.perf import early_exit
 
 TINY = {
     "dataset": "teacher-student",
@@ -22,7 +22,7 @@ TINY = {
 
 def test_early_exit_vs_full_budget(benchmark):
     res = benchmark.pedantic(
-        perf_early_exit.measure,
+        early_exit.measure,
         kwargs={"needed_steps": 20, "budget_factor": 8, "rounds": 1, "spec": TINY},
         rounds=1,
         iterations=1,
