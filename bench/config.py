@@ -18,6 +18,13 @@ may be a scalar or a list of values, and the grid is their cartesian product.
 ``negative_slope``, elu/celu ``alpha``, silu/softplus ``beta``, squareplus ``b``); it is
 ignored (recorded as null) for activations without one (relu, tanh, gelu, ...).
 
+``init_std`` (``init = "gaussian"``: weights drawn from N(0, init_std^2)) is one std for every
+weight layer, or a list with one per weight layer in network order (cnn: each conv layer, then
+the dense head; mlp: the first layer, each of the depth - 1 hidden layers, then the output
+layer), e.g. cuda-convnet's layers-18pct ``init_std = [1e-4, 1e-2, 1e-2, 1e-2]``. A list
+needs every network of the sweep to have its length; a list of equal values is stored as that
+one value (it draws the same weights, hence the same run id).
+
 ``activation`` accepts the registry's aliases ('swish') and stores the canonical name
 ('silu'), so a run id does not depend on which spelling a file used.
 
@@ -53,7 +60,7 @@ INITS = (
     "he_normal",
     "lecun_uniform",
     "lecun_normal",
-    "gaussian",  # N(0, init_std^2)
+    "gaussian",  # N(0, init_std^2); init_std may give one std per weight layer
     "orthogonal",
 )
 STRATEGIES = ("auto", "vmap", "chunked", "sequential")
@@ -104,7 +111,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_size": 1000,
     "target": 0.25,
     "momentum": 0.9,
-    "init_std": 0.01,
+    "init_std": 0.01,  # gaussian init: one std, or a list with one per weight layer
     "prelu_mode": "layer",
     "pool": 3,  # max-pool window (stride 2) in the CNN: 3 (AlexNet, overlapping) or 2
     "pool_type": "max",  # CNN pooling: "max" or "avg", or a list with one per conv layer
@@ -301,7 +308,8 @@ class GroupStatic:
     eval_every: int
     eval_size: int
     momentum: float
-    init_std: float
+    # gaussian init: one std for every weight layer, or one per weight layer in network order
+    init_std: float | tuple[float, ...]
     prelu_mode: str
     pool: int
     loss_bound: float
@@ -345,7 +353,7 @@ class SweepConfig:
     eval_size: int
     target: float
     momentum: float
-    init_std: float
+    init_std: float | tuple[float, ...]
     prelu_mode: str
     pool: int
     loss_bound: float
@@ -373,7 +381,7 @@ class SweepConfig:
                     out[k] = [list(x) if isinstance(x, tuple) else x for x in vals]
             elif f.name == "data":
                 out[f.name] = dict(v)
-            elif f.name == "tuning_seeds":
+            elif f.name == "tuning_seeds" or (f.name == "init_std" and isinstance(v, tuple)):
                 out[f.name] = list(v)
             else:
                 out[f.name] = v
@@ -381,7 +389,13 @@ class SweepConfig:
 
     def config_hash(self) -> str:
         """Short hash of the scientific content (execution settings excluded)."""
+        from bench.data import LATER_OPTIONS
+
         d = {k: v for k, v in self.resolved().items() if k not in EXECUTION_KEYS}
+        # Dataset options added later, given at their default, hash as if left out.
+        d["data"] = {
+            k: v for k, v in d["data"].items() if k not in LATER_OPTIONS or LATER_OPTIONS[k] != v
+        }
         if not self.diagnostics:
             for k in DIAGNOSTIC_KEYS:
                 del d[k]
@@ -431,6 +445,56 @@ def _check_pooling(
                 )
     # One pool type for every layer is stored as a string (the default "max" keeps run ids).
     return architecture, kinds[0] if len(set(kinds)) == 1 and preset is None else kinds
+
+
+def _weight_layers(axes: Mapping[str, tuple]) -> dict[int, str]:
+    """Number of weight layers -> an example of a network of the sweep that has that many."""
+    out: dict[int, str] = {}
+    for model in axes["model"]:
+        if model == "mlp":  # the first layer, depth - 1 hidden layers, the output layer
+            for depth in axes["depth"]:
+                out.setdefault(depth + 1, f"the mlp of depth {depth}")
+        else:  # every conv layer, then the dense head
+            for ch in axes["channels"]:
+                out.setdefault(len(ch) + 1, f"the cnn with channels {list(ch)}")
+    return out
+
+
+def _check_init_std(v: Any, axes: Mapping[str, tuple]) -> float | tuple[float, ...]:
+    """One std, or a list with one per weight layer of every network of the sweep.
+
+    A list whose values are all equal is stored as that one value: it draws the same weights,
+    so it keeps the scalar's run id.
+    """
+    if not isinstance(v, list):
+        return _check_float("init_std", v, positive=True)
+    layers = _weight_layers(axes)
+    counts = " or ".join(map(str, sorted(layers)))
+    hint = (
+        f"give {counts} stds, one per weight layer in network order (cnn: each conv layer, "
+        "then the head; mlp: the first layer, each hidden layer, then the output layer)"
+    )
+    if not v:
+        raise _err("init_std", "empty list", hint)
+    stds = tuple(_check_float("init_std", x, positive=True) for x in v)
+    others = [i for i in axes["init"] if i != "gaussian"]
+    if others:
+        raise _err(
+            "init_std",
+            f'a list of stds is for init = "gaussian" only, the sweep has init {others[0]!r}',
+            'use init = "gaussian", or one number for init_std',
+        )
+    if len(layers) > 1:
+        (a, net_a), (b, net_b) = sorted(layers.items())[:2]
+        raise _err(
+            "init_std",
+            f"a list needs one network size, but {net_a} has {a} weight layers and {net_b} {b}",
+            "sweep depth or channels in separate runs, or give init_std as one number",
+        )
+    ((n, net),) = layers.items()
+    if len(stds) != n:
+        raise _err("init_std", f"{len(stds)} stds for the {n} weight layers of {net}", hint)
+    return stds[0] if len(set(stds)) == 1 else stds
 
 
 def parse(raw: Mapping[str, Any]) -> SweepConfig:
@@ -558,7 +622,7 @@ def parse(raw: Mapping[str, Any]) -> SweepConfig:
         eval_size=eval_size,
         target=target,
         momentum=momentum,
-        init_std=_check_float("init_std", d["init_std"], positive=True),
+        init_std=_check_init_std(d["init_std"], axes),
         prelu_mode=_check_choice("prelu_mode", d["prelu_mode"], PRELU_MODES),
         pool=pool,
         pool_type=pool_type,

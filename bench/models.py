@@ -131,13 +131,26 @@ def _orthogonal(key: jax.Array, shape: tuple[int, int]) -> jax.Array:
     return q if rows >= cols else q.T
 
 
-def init_weights(key, init: str, init_std: float, specs: list[WeightSpec]) -> list[jax.Array]:
+def _stacked(sp: WeightSpec) -> int:
+    """Number of layers in ``sp``: its leading axes stack layers (the MLP's hidden stack),
+    a conv kernel's (kh, kw, c_in, c_out) is one layer (fan_in = kh kw c_in)."""
+    return math.prod(sp.shape) // (sp.fan_in * sp.shape[-1])
+
+
+def init_weights(
+    key, init: str, init_std: float | tuple[float, ...], specs: list[WeightSpec]
+) -> list[jax.Array]:
     """Initial weights of every layer, each with the variance of scheme ``init``.
 
     One random draw for the whole network, cut into layers and scaled per layer: the same
     distributions as ``jax.nn.initializers`` (variance scaling; normal = truncated to +-2 std),
     but one sampler in the compiled program instead of one per layer, which halves the compile
     time of a small training program. Orthogonal init is drawn per matrix (``_orthogonal``).
+
+    ``init_std`` (``gaussian`` only): one std for every layer, or a tuple with one per weight
+    layer in the order of ``specs``, a spec with stacked layers taking one for each (in stack
+    order). The draw does not depend on it: a tuple of equal values gives exactly the weights
+    of that one value.
     """
     if init == "orthogonal":
         keys = jax.random.split(key, len(specs))
@@ -146,15 +159,25 @@ def init_weights(key, init: str, init_std: float, specs: list[WeightSpec]) -> li
             # One (fan_in, fan_out-columns) matrix per layer, as jax.nn.initializers.orthogonal
             # reshapes a kernel: a conv's (kh, kw, c_in, c_out) is one (kh kw c_in, c_out)
             # matrix (variance 1/fan_in), the MLP's stacked hidden layers one each.
-            n_stack = math.prod(sp.shape) // (sp.fan_in * sp.shape[-1])
             mats = jax.vmap(lambda k, sp=sp: _orthogonal(k, (sp.fan_in, sp.shape[-1])))(
-                jax.random.split(k, n_stack)
+                jax.random.split(k, _stacked(sp))
             )
             out.append(mats.reshape(sp.shape))
         return out
     sizes = [math.prod(sp.shape) for sp in specs]
     total = sum(sizes)
-    if init == "gaussian":
+    stds: list[Any]
+    if init == "gaussian" and isinstance(init_std, tuple):
+        counts = [_stacked(sp) for sp in specs]
+        if len(init_std) != sum(counts):
+            raise ValueError(f"init_std: {len(init_std)} stds for {sum(counts)} weight layers")
+        flat, stds, offset = jax.random.normal(key, (total,)), [], 0
+        for n in counts:
+            layer_stds = init_std[offset : offset + n]
+            offset += n
+            # One value (an empty stack has none): scaled as a scalar init_std would be.
+            stds.append(layer_stds if len(set(layer_stds)) > 1 else (layer_stds or (1.0,))[0])
+    elif init == "gaussian":
         flat, stds = jax.random.normal(key, (total,)), [init_std] * len(specs)
     else:
         dist, variance = _SCHEMES[init]
@@ -165,7 +188,11 @@ def init_weights(key, init: str, init_std: float, specs: list[WeightSpec]) -> li
         stds = [variance(sp.fan_in, sp.fan_out) ** 0.5 for sp in specs]
     out, offset = [], 0
     for sp, n, std in zip(specs, sizes, stds, strict=True):
-        out.append(flat[offset : offset + n].reshape(sp.shape) * std)
+        if isinstance(std, tuple):  # one std per stacked layer (the leading axes of sp.shape)
+            w = flat[offset : offset + n].reshape(len(std), -1)
+            out.append((w * jnp.asarray(std, jnp.float32)[:, None]).reshape(sp.shape))
+        else:
+            out.append(flat[offset : offset + n].reshape(sp.shape) * std)
         offset += n
     return out
 

@@ -53,6 +53,84 @@ def test_run_id_deterministic_and_ignores_execution_settings():
     assert a.run_id().startswith("tiny-")
 
 
+# Run ids that the harness gave these configs before ``preprocess`` and per-layer ``init_std``
+# existed (computed with the code of commit 6edde70); run directories are named by them.
+OLD_IDS = [
+    ("tiny-154e9e2029", {}),
+    ("tiny-4594651465", {"init": "gaussian", "init_std": 0.02}),
+    (
+        "tiny-42e279ee88",
+        {
+            "dataset": "fashion-mnist",
+            "data": {"limit_train": 500},
+            "model": "cnn",
+            "channels": [8, 8],
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("run_id", "override"), OLD_IDS)
+def test_run_ids_of_older_configs_are_unchanged(run_id, override):
+    assert config.parse({**TINY, **override}).run_id() == run_id
+
+
+def test_preprocess_enters_the_run_id_only_off_its_default():
+    fm = {**TINY, "dataset": "fashion-mnist", "model": "cnn", "channels": [8, 8]}
+    base = config.parse({**fm, "data": {"limit_train": 500}})
+    same = config.parse({**fm, "data": {"limit_train": 500, "preprocess": "standardise"}})
+    other = config.parse({**fm, "data": {"limit_train": 500, "preprocess": "mean_subtract"}})
+    assert same.run_id() == base.run_id() == OLD_IDS[2][0]
+    assert other.run_id() != base.run_id()
+    # The stored config keeps what the file said.
+    assert same.resolved()["data"] == {"limit_train": 500, "preprocess": "standardise"}
+    # Other data options still count.
+    assert config.parse({**fm, "data": {"limit_train": 400}}).run_id() != base.run_id()
+
+
+def test_per_layer_init_std():
+    cnn = {**TINY, "model": "cnn", "channels": [32, 32, 64], "init": "gaussian"}
+    cfg = config.parse({**cnn, "init_std": [1e-4, 1e-2, 1e-2, 1e-2]})
+    ((static, _),) = config.expand(cfg)
+    assert static.init_std == (1e-4, 1e-2, 1e-2, 1e-2)  # a tuple: GroupStatic stays hashable
+    hash(static)
+    assert cfg.resolved()["init_std"] == [1e-4, 1e-2, 1e-2, 1e-2]
+    assert cfg.run_id() != config.parse({**cnn, "init_std": 1e-2}).run_id()
+    # An MLP of depth d has d + 1 weight layers; an int is a number.
+    mlp = config.parse({**TINY, "init": "gaussian", "depth": 3, "init_std": [1, 0.1, 0.2, 0.3]})
+    assert mlp.init_std == (1.0, 0.1, 0.2, 0.3)
+    # Equal values are the scalar (same weights, same run id).
+    assert config.parse({**cnn, "init_std": [1e-2] * 4}).init_std == 1e-2
+
+
+@pytest.mark.parametrize(
+    ("override", "fragments"),
+    [
+        (
+            {"init_std": [0.1, 0.1]},
+            ["2 stds for the 3 weight layers of the mlp of depth 2", "give 3"],
+        ),
+        (
+            {"model": "cnn", "channels": [32, 32, 64], "init_std": [1e-4, 1e-2, 1e-2]},
+            ["3 stds for the 4 weight layers of the cnn with channels [32, 32, 64]", "give 4"],
+        ),
+        ({"init_std": []}, ["empty list", "give 3 stds"]),
+        ({"init_std": [0.1, -0.1, 0.1]}, ["must be > 0, got -0.1"]),
+        ({"init_std": [0.1, "x", 0.1]}, ["expected a number"]),
+        ({"init_std": [0.1, float("inf"), 0.1]}, ["must be finite"]),
+        ({"init": "he_normal", "init_std": [0.1] * 3}, ['for init = "gaussian" only', "he_normal"]),
+        ({"init": ["gaussian", "orthogonal"], "init_std": [0.1] * 3}, ["'orthogonal'"]),
+        ({"depth": [2, 3], "init_std": [0.1] * 3}, ["depth 2 has 3 weight layers", "depth 3 4"]),
+    ],
+)
+def test_bad_init_std_messages(override, fragments):
+    with pytest.raises(ValueError, match=r"^init_std: ") as e:
+        config.parse({**TINY, "init": "gaussian", **override})
+    assert "\n" not in str(e.value)
+    for f in fragments:
+        assert f in str(e.value), str(e.value)
+
+
 def test_overrides_are_toml(tmp_path):
     path = write_toml(tmp_path / "s.toml", TINY)
     cfg = config.load(str(path), ["steps=40", "lr=[0.1, 0.01]", "activation=relu", "target=0.2"])
@@ -94,6 +172,11 @@ BAD = [
     ("prelu_mode", {"prelu_mode": "neuron"}),
     ("eval_size", {"eval_size": 0}),
     ("experiment", {"experiment": "a/b"}),
+    ("init_std", {"init": "gaussian", "init_std": [0.1, 0.1]}),  # depth 2: 3 weight layers
+    ("init_std", {"init": "gaussian", "init_std": [0.1, -0.1, 0.1]}),
+    ("init_std", {"init_std": [0.1, 0.1, 0.1]}),  # a list with init lecun_normal
+    ("init_std", {"init": "gaussian", "model": "cnn", "channels": [4, 4], "init_std": [1.0] * 4}),
+    ("preprocess", {"dataset": "fashion-mnist", "data": {"preprocess": "zca"}}),
 ]
 
 

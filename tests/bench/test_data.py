@@ -47,6 +47,16 @@ def _expected_images(raw_train, raw_test):
     return (tr - mean) / std, (te - mean) / std
 
 
+def _expected_mean_subtracted(raw_train, raw_test):
+    """cuda-convnet's transform: 0-255 pixels minus the per-pixel mean training image."""
+    mean = raw_train.astype(np.float64).mean(axis=0)  # (H, W, C): over examples only
+    return raw_train.astype(np.float64) - mean, raw_test.astype(np.float64) - mean
+
+
+# Pixels are at most 255 in magnitude: float32 keeps them to 255 * 2^-24 = 1.5e-5.
+MEAN_SUBTRACT_ATOL = 1e-4
+
+
 def _cifar_arrays(n_per_batch=2, seed=0):
     """{batch name: (uint8 (n, 3072) channel-major rows, labels)} for the six batches."""
     rng = np.random.default_rng(seed)
@@ -135,6 +145,14 @@ def test_names():
         ("teacher-student", {"num_classes": 1}, r"^num_classes: must be >= 2"),
         ("teacher-student", {"teacher_activation": "gelu"}, r"^teacher_activation: expected"),
         ("fashion-mnist", {"limit_train": 0}, r"^limit_train: must be >= 1"),
+        (
+            "fashion-mnist",
+            {"preprocess": "zca"},
+            r"^preprocess: expected one of standardise, mean_subtract, got 'zca'; valid: ",
+        ),
+        ("cifar10", {"preprocess": "mean_subtrct"}, r"^preprocess: .*did you mean 'mean_sub"),
+        ("cifar10", {"preprocess": None}, r"^preprocess: expected one of standardise, mean_"),
+        ("mnist1d", {"preprocess": "standardise"}, r"^preprocess: unknown option for dataset"),
     ],
 )
 def test_bad_names_and_options_raise_naming_the_key(name, options, match):
@@ -248,6 +266,54 @@ def test_fashion_mnist_limits_use_the_limited_training_stats(tmp_path):
     np.testing.assert_allclose(ds.x_train, tr, atol=1e-5)
 
 
+def test_fashion_mnist_standardise_is_the_default(tmp_path):
+    raw = _write_fashion(tmp_path, n_train=8, n_test=4)
+    default = data.load("fashion-mnist", data_dir=tmp_path)
+    data._load_fashion.cache_clear()
+    explicit = data.load("fashion-mnist", data_dir=tmp_path, preprocess="standardise")
+    for u, v in zip(default[:4], explicit[:4], strict=True):
+        np.testing.assert_array_equal(u, v)
+    tr, te = _expected_images(
+        raw["train-images-idx3-ubyte"][..., None], raw["t10k-images-idx3-ubyte"][..., None]
+    )
+    np.testing.assert_allclose(default.x_train, tr, atol=1e-5)
+    np.testing.assert_allclose(default.x_test, te, atol=1e-5)
+
+
+def test_fashion_mnist_mean_subtract_uses_the_loaded_training_images(tmp_path):
+    # More training images on file than loaded: the mean is that of the first limit_train.
+    raw = _write_fashion(tmp_path, n_train=12, n_test=5, seed=3)
+    ds = data.load("fashion-mnist", data_dir=tmp_path, limit_train=7, preprocess="mean_subtract")
+    assert ds.x_train.shape == (7, 28, 28, 1) and ds.x_test.shape == (5, 28, 28, 1)
+    assert ds.x_train.dtype == np.float32 and ds.x_test.dtype == np.float32
+    np.testing.assert_array_equal(ds.y_train, raw["train-labels-idx1-ubyte"][:7])
+    tr, te = _expected_mean_subtracted(
+        raw["train-images-idx3-ubyte"][:7, ..., None], raw["t10k-images-idx3-ubyte"][..., None]
+    )
+    np.testing.assert_allclose(ds.x_train, tr, rtol=0, atol=MEAN_SUBTRACT_ATOL)
+    np.testing.assert_allclose(ds.x_test, te, rtol=0, atol=MEAN_SUBTRACT_ATOL)
+    # Every pixel of the training set has mean 0; the test set's do not (its own mean differs).
+    assert np.abs(ds.x_train.mean(axis=0, dtype=np.float64)).max() < MEAN_SUBTRACT_ATOL
+    assert np.abs(ds.x_test.mean(axis=0, dtype=np.float64)).max() > 1
+
+
+def test_preprocess_is_part_of_the_cache_key(tmp_path):
+    raw = _write_fashion(tmp_path, n_train=8, n_test=4, seed=5)
+    x_train, x_test = raw["train-images-idx3-ubyte"][..., None], raw["t10k-images-idx3-ubyte"]
+    std_tr, _ = _expected_images(x_train, x_test[..., None])
+    sub_tr, _ = _expected_mean_subtracted(x_train, x_test[..., None])
+    # Each switch of the option must give that option's arrays, never the previous load's.
+    for how, want in [("standardise", std_tr), ("mean_subtract", sub_tr)] * 2:
+        ds = data.load("fashion-mnist", data_dir=tmp_path, preprocess=how)
+        np.testing.assert_allclose(ds.x_train, want, rtol=0, atol=MEAN_SUBTRACT_ATOL, err_msg=how)
+    arrays = _cifar_arrays(seed=4)
+    _write_cifar_bin(tmp_path / "c", arrays)
+    for how, expected in [("mean_subtract", _expected_mean_subtracted), (None, _expected_images)]:
+        ds = data.load("cifar10", data_dir=tmp_path / "c", **({"preprocess": how} if how else {}))
+        tr, _ = expected(_hwc(arrays, TRAIN), _hwc(arrays, ["test_batch"]))
+        np.testing.assert_allclose(ds.x_train, tr, rtol=0, atol=MEAN_SUBTRACT_ATOL, err_msg=how)
+
+
 def test_fashion_mnist_missing_directory_and_file(tmp_path):
     with pytest.raises(ValueError, match=r"^data_dir: Fashion-MNIST directory .* does not exist"):
         data.validate("fashion-mnist", tmp_path / "absent")
@@ -334,6 +400,20 @@ def test_cifar_pickle_matches_binary(tmp_path, protocol):
     assert a.x_train.shape == (7, 32, 32, 3)
     for u, v in zip(a[:4], b[:4], strict=True):
         np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("limit_train", [None, 7])
+def test_cifar_mean_subtract(tmp_path, limit_train):
+    arrays = _cifar_arrays(seed=6)
+    _write_cifar_bin(tmp_path, arrays)
+    opts = {"limit_train": limit_train, "preprocess": "mean_subtract"}
+    ds = data.load("cifar10", data_dir=tmp_path, **opts)
+    raw_train = _hwc(arrays, TRAIN)[:limit_train]
+    assert ds.x_train.shape == (len(raw_train), 32, 32, 3) and ds.x_train.dtype == np.float32
+    tr, te = _expected_mean_subtracted(raw_train, _hwc(arrays, ["test_batch"]))
+    np.testing.assert_allclose(ds.x_train, tr, rtol=0, atol=MEAN_SUBTRACT_ATOL)
+    np.testing.assert_allclose(ds.x_test, te, rtol=0, atol=MEAN_SUBTRACT_ATOL)
+    assert not ds.x_train.flags.writeable
 
 
 def test_cifar_python2_pickles_as_distributed(tmp_path):

@@ -138,3 +138,72 @@ def test_orthogonal_conv_is_jax_nn_orthogonal():
     # every weight has variance 1/fan_in and the conv preserves the norm of a patch.
     for name, w, fan_in, _ in _draw("orthogonal", "cnn"):
         _assert_orthogonal(w, fan_in, f"cnn {name}")
+
+
+# --------------------------------------------------------------------------- per-layer stds
+
+# Distinct stds, none a multiple of 2 of another, so a swapped, shifted or ignored one fails.
+CNN_STDS = (1e-4, 1e-2, 3e-2, 2e-3)  # cuda-convnet's 18pct is 1e-4, 1e-2, 1e-2, 1e-2
+MLP_STDS = (0.05, 0.011, 0.023, 0.037, 0.003)  # depth 4: first, 3 hidden, output
+
+
+def _draw_stds(model: str, init_std) -> list[tuple[str, np.ndarray]]:
+    """(layer, weights (N_KEYS, *shape)) of N_KEYS gaussian networks at gain 1, one entry per
+    weight layer in network order (the MLP's stacked hidden layers one by one)."""
+    spec = {**TINY, "init": "gaussian", "init_std": init_std, "model": model}
+    spec.update(channels=[32, 32, 64], depth=4, width=16, activation="relu")
+    ((static, _),) = config.expand(config.parse(spec))
+    m = models.make_model(static, MLP_IN if model == "mlp" else CNN_IN, CLASSES)
+    keys = jax.random.split(jax.random.PRNGKey(11), N_KEYS)
+    init = jax.jit(jax.vmap(m.init, in_axes=(0, None)), compiler_options=FAST_COMPILE)
+    p = jax.tree.map(np.asarray, init(keys, {**HP, "init_scale": jnp.float32(1.0)}))
+    if model == "mlp":
+        hidden = [(f"hidden{i}", p["hidden"]["w"][:, i]) for i in range(3)]
+        return [("first", p["first"]["w"]), *hidden, ("head", p["head"]["w"])]
+    return [(f"conv{i}", c["w"]) for i, c in enumerate(p["convs"])] + [("head", p["head"]["w"])]
+
+
+@pytest.mark.parametrize(("model", "stds"), [("cnn", CNN_STDS), ("mlp", MLP_STDS)])
+def test_per_layer_stds(model, stds):
+    layers = _draw_stds(model, list(stds))
+    assert layers[0][1].shape[1:] == ((5, 5, 3, 32) if model == "cnn" else (40, 16))
+    assert len(layers) == len(stds)
+    for (name, w), std in zip(layers, stds, strict=True):
+        got = float(np.mean(np.square(w, dtype=np.float64)))  # Gaussian: kurtosis 3
+        tol = Z * math.sqrt(2 / w.size)
+        assert abs(got / std**2 - 1) < tol, f"{model} {name}: std {got**0.5:.4g}, expected {std}"
+
+
+def test_equal_stds_are_the_scalar_and_the_scalar_draw_is_unchanged():
+    """A list of equal stds draws exactly the scalar's weights (the config stores it as the
+    scalar, and ``init_weights`` scales a tuple of equal values as that value), and the scalar
+    draw is still one N(0, 1) sample over the whole network, cut into layers in order."""
+    specs = [
+        models.WeightSpec((40, 16), 40, 16),
+        models.WeightSpec((3, 16, 16), 16, 16),
+        models.WeightSpec((16, 10), 16, 10),
+    ]
+    key = jax.random.PRNGKey(3)
+    scalar = models.init_weights(key, "gaussian", INIT_STD, specs)
+    as_tuple = models.init_weights(key, "gaussian", (INIT_STD,) * 5, specs)
+    flat = np.asarray(jax.random.normal(key, (40 * 16 + 3 * 16 * 16 + 16 * 10,)))
+    ends = np.cumsum([0, 40 * 16, 3 * 16 * 16, 16 * 10])
+    for sp, a, b, lo, hi in zip(specs, scalar, as_tuple, ends[:-1], ends[1:], strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        want = flat[lo:hi].reshape(sp.shape).astype(np.float64) * INIT_STD
+        np.testing.assert_allclose(np.asarray(a), want, rtol=1e-6)
+    # Distinct stds on the stack: slice i of the hidden stack is scaled by the i-th std.
+    stds = (0.5, 0.1, 0.2, 0.3, 0.7)
+    per_layer = models.init_weights(key, "gaussian", stds, specs)
+    unit = models.init_weights(key, "gaussian", 1.0, specs)
+    for i, s in enumerate(stds[1:4]):
+        np.testing.assert_allclose(np.asarray(per_layer[1][i]), np.asarray(unit[1][i]) * s, 1e-6)
+    np.testing.assert_allclose(np.asarray(per_layer[0]), np.asarray(unit[0]) * 0.5, 1e-6)
+    np.testing.assert_allclose(np.asarray(per_layer[2]), np.asarray(unit[2]) * 0.7, 1e-6)
+    with pytest.raises(ValueError, match="init_std: 4 stds for 5 weight layers"):
+        models.init_weights(key, "gaussian", stds[:4], specs)
+    # The config stores a list of equal values as the value itself (same draw, same run id).
+    spec = {**TINY, "init": "gaussian"}
+    cfg = config.parse({**spec, "init_std": [INIT_STD] * 3})  # depth 2: 3 weight layers
+    assert cfg.init_std == INIT_STD
+    assert cfg.run_id() == config.parse({**spec, "init_std": INIT_STD}).run_id()
