@@ -41,7 +41,7 @@ from typing import Any
 
 import jax
 
-from bench.perf import early_exit, sweeps
+from bench.perf import cnn, early_exit, startup, sweeps
 from bench.perf.activations import (
     ACT_TIME_TARGET,
     activation_inputs,
@@ -143,6 +143,19 @@ class Settings:
     cnn_n: int = 4
     cnn_steps: int = 20
     cnn_channels: tuple[int, ...] = (8, 16)
+    # the CNN against PyTorch (bench.perf.cnn): image shapes x channel sets, one configuration;
+    # then N configurations at cnn_torch_shapes[0] and cnn_group_channels; () skips
+    cnn_torch_shapes: tuple[tuple[int, ...], ...] = ((28, 28, 1), (32, 32, 3))
+    cnn_torch_channels: tuple[tuple[int, ...], ...] = ((8, 8, 16), (16, 16, 32), (32, 32, 64))
+    cnn_torch_steps: int = 10
+    cnn_torch_rounds: int = 5
+    cnn_group_n: int = 8
+    cnn_group_channels: tuple[tuple[int, ...], ...] = ((16, 16, 32), (32, 32, 64))
+    cnn_group_steps: int = 5
+    cnn_group_rounds: int = 3
+    # first and second run of a whole sweep with fresh disk caches (bench.perf.startup)
+    startup_config: str = "bench/configs/quick.toml"  # "": skip
+    startup_sets: tuple[str, ...] = ()
     gpu_vmap_n: int = 0  # 0: skip
     strategy_rounds: int = 9  # extra rounds of the distinct harness programs (bench_sweep)
     matmul_sizes: tuple[int, ...] = (1024, 2048)
@@ -183,6 +196,9 @@ GPU = Settings(
     cnn_n=16,
     cnn_steps=200,
     cnn_channels=(32, 32, 64),
+    cnn_torch_shapes=(),  # the PyTorch CNN rows and the start-up runs are CPU measurements
+    cnn_group_channels=(),
+    startup_config="",
     matmul_sizes=(4096, 8192),
     matmul_variants=("float32_highest", "bfloat16"),
 )
@@ -205,6 +221,15 @@ TINY = Settings(
     cnn_n=2,
     cnn_steps=4,
     cnn_channels=(4,),
+    cnn_torch_shapes=((8, 8, 1),),
+    cnn_torch_channels=((2, 2, 4),),
+    cnn_torch_steps=2,
+    cnn_torch_rounds=1,
+    cnn_group_n=2,
+    cnn_group_channels=((2, 2, 4),),
+    cnn_group_steps=2,
+    cnn_group_rounds=1,
+    startup_sets=("steps=50", "seed=[0]", "lr=[0.5]", "tuning_seeds=[1000]", "lr_extensions=0"),
     matmul_sizes=(64,),
     matmul_variants=("bfloat16",),
     early_exit_needed=10,
@@ -275,6 +300,29 @@ def run(
     save(res)
     log("CNN ...")
     res["cnn"] = bench_cnn(settings.cnn_n, settings.cnn_steps, 3, settings.cnn_channels, peaks)
+    if settings.cnn_torch_shapes:
+        log("CNN vs PyTorch ...")
+        res["cnn_vs_torch"] = cnn.bench_cnn_vs_torch(
+            settings.cnn_torch_shapes,
+            settings.cnn_torch_channels,
+            settings.cnn_torch_steps,
+            settings.cnn_torch_rounds,
+        )
+        save(res)
+    if settings.cnn_torch_shapes and settings.cnn_group_channels:
+        log(f"CNN groups of {settings.cnn_group_n} ...")
+        res["cnn_groups"] = cnn.bench_cnn_group(
+            settings.cnn_torch_shapes[0],
+            settings.cnn_group_channels,
+            settings.cnn_group_n,
+            settings.cnn_group_steps,
+            settings.cnn_group_rounds,
+        )
+        save(res)
+    if settings.startup_config:
+        log("start-up: first and second sweep ...")
+        res["startup"] = startup.measure(settings.startup_config, settings.startup_sets)
+        save(res)
     log("early exit vs the full budget ...")
     res["early_exit"] = early_exit.measure(
         settings.early_exit_needed,

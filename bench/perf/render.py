@@ -17,6 +17,7 @@ from bench.perf.activations import (
     TIME_REASONS,
     activation_verdict,
 )
+from bench.perf.cnn import VS_TORCH_CNN, VS_TORCH_CNN_CHANNELS
 from bench.perf.compile_time import COMPILE_TARGET
 from bench.perf.mfu import MFU_TARGET
 from bench.perf.sweeps import VS_BEST_STRATEGY, VS_NAIVE_JAX, VS_TORCH_FUNC, VS_TORCH_LOOP
@@ -42,6 +43,12 @@ def render(res: Mapping[str, Any]) -> str:
     partial = "compile" not in res or "cnn" not in res
     if not partial:
         sections += [_compile(res["compile"]), _cnn(res["cnn"])]
+        if "cnn_vs_torch" in res:
+            sections.append(_cnn_vs_torch(res["cnn_vs_torch"], res["matmul"]["peak"]))
+        if "cnn_groups" in res:
+            sections.append(_cnn_groups(res["cnn_groups"]))
+        if "startup" in res:
+            sections.append(_startup(res["startup"]))
         if "early_exit" in res:
             sections.append(_early_exit(res["early_exit"]))
         if "gpu_vmap" in res:
@@ -321,6 +328,114 @@ def _cnn(cn: Mapping[str, Any]) -> Section:
         f"{cn['speedup_of_harness_auto']:.2f}x",
     )
     return L, [target]
+
+
+def _shape(r: Mapping[str, Any]) -> str:
+    return "x".join(map(str, r["shape"])) + ", " + "-".join(map(str, r["channels"]))
+
+
+def _cnn_target(r: Mapping[str, Any], n: int, ratio_key: str) -> list[Target]:
+    if ratio_key not in r or tuple(r["channels"]) not in VS_TORCH_CNN_CHANNELS:
+        return []
+    if list(r["shape"]) != [28, 28, 1]:
+        return []
+    name = f"CNN step {_shape(r)}, {n} config(s): <= {VS_TORCH_CNN}x fastest PyTorch"
+    return [(name, r[ratio_key] <= VS_TORCH_CNN, f"{r[ratio_key]:.2f}x ({r['torch_best']})")]
+
+
+def _cnn_vs_torch(rows: list[Mapping[str, Any]], peak: float) -> Section:
+    """One CNN configuration: the harness, its pooling variants and PyTorch's forms."""
+    L = [
+        "## CNN training step against PyTorch (one configuration)",
+        "",
+        "3 x (conv 5x5 SAME -> ReLU -> max-pool 3/2 SAME) -> linear 10, SGD momentum 0.9, "
+        "batch 128, random images; ms per step. Harness: the compiled group program as a sweep "
+        "runs it, on one device, divided by its steps; `xla pool`: the same with "
+        "`lax.reduce_window` max-pool (autodiff backward); `no pool`: a strided slice in its "
+        "place; `jitted step`: the same step jitted and called from Python. PyTorch: best of "
+        "default threads / 1 thread x NCHW / channels_last, eager. Pool share = 1 - no pool / "
+        "harness; MFU against the fp32 matmul peak of this run.",
+        "",
+        "| input, channels | harness | xla pool | no pool | jitted step | PyTorch best "
+        "| harness / PyTorch | GFLOP/s | MFU | pool share |",
+        "|" + " --- |" * 10,
+    ]
+    targets: list[Target] = []
+    for r in rows:
+        ms = r["ms_per_step"]
+        torch = (
+            f"{ms['torch:' + r['torch_best']]:.1f} ({r['torch_best']})"
+            if "torch_best" in r
+            else "n/a"
+        )
+        ratio = f"{r['harness_over_torch']:.2f}x" if "harness_over_torch" in r else "n/a"
+        L.append(
+            f"| {_shape(r)} | {ms['harness']:.1f} | {ms.get('harness_xla_pool', math.nan):.1f} "
+            f"| {ms.get('harness_no_pool', math.nan):.1f} "
+            f"| {ms.get('jitted_step_loop', math.nan):.1f} "
+            f"| {torch} | {ratio} | {r['harness_gflop_per_s']:.1f} "
+            f"| {r['harness_gflop_per_s'] * 1e9 / peak:.1%} | {r.get('pool_share', math.nan):.0%} |"
+        )
+        targets += _cnn_target(r, 1, "harness_over_torch")
+    L.append("")
+    forms = sorted(
+        {k.removeprefix("torch:") for r in rows for k in r["ms_per_step"] if k.startswith("torch:")}
+    )
+    if forms:
+        L += ["PyTorch forms (ms per step):", "", "| input, channels | " + " | ".join(forms) + " |"]
+        L.append("|" + " --- |" * (len(forms) + 1))
+        for r in rows:
+            cells = [f"{r['ms_per_step'].get('torch:' + f, math.nan):.1f}" for f in forms]
+            L.append(f"| {_shape(r)} | " + " | ".join(cells) + " |")
+        L.append("")
+    return L, targets
+
+
+def _cnn_groups(rows: list[Mapping[str, Any]]) -> Section:
+    """N CNN configurations: each way of running them, auto's pick, PyTorch."""
+    L = ["## N CNN configurations on the CPU", ""]
+    targets: list[Target] = []
+    for r in rows:
+        ms = r["ms_per_config_step"]
+        ways = [k for k in ms if not k.startswith("torch:")]
+        L += [
+            f"{_shape(r)}, N = {r['n_configs']} on {r['n_devices']} device(s), ms per "
+            f"configuration-step: "
+            + ", ".join(f"{k} {ms[k]:.1f}" for k in ways)
+            + f". auto runs `{r['auto']}` ({r['auto_over_fastest']:.2f}x the fastest, "
+            f"`{r['fastest_harness']}`), {r['auto_gflop_per_s']:.1f} GFLOP/s."
+            + (
+                " PyTorch, the N one after another: "
+                + ", ".join(
+                    f"{k.removeprefix('torch:')} {v:.1f}"
+                    for k, v in ms.items()
+                    if k.startswith("torch:")
+                )
+                + f"; auto / fastest PyTorch {r['auto_over_torch']:.2f}x."
+                if "torch_best" in r
+                else ""
+            ),
+            "",
+        ]
+        targets += _cnn_target(r, r["n_configs"], "auto_over_torch")
+    return L, targets
+
+
+def _startup(st: Mapping[str, Any]) -> Section:
+    """A whole sweep with cold, warm and no disk caches."""
+    sets = " ".join(f"--set {s}" for s in st["sets"])
+    L = [
+        "## Start-up: a whole sweep, first and second run",
+        "",
+        f"`python -m bench sweep {st['config']} {sets}`".replace(" `", "`").strip()
+        + f" in fresh processes with a fresh cache root: first run (data generated, every group "
+        f"compiled) {st['first_s']:.1f} s; second run (data and {st['compilation_cache_files']} "
+        f"compiled-program files loaded from disk) {st['second_s']:.1f} s "
+        f"({st['second_over_first']:.2f}x); with ACTIVATIONS_BENCH_NO_DISK_CACHE=1 "
+        f"{st['cache_off_s']:.1f} s.",
+        "",
+    ]
+    return L, []
 
 
 def _early_exit(ee: Mapping[str, Any]) -> Section:
