@@ -367,7 +367,9 @@ def median_ratio(
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     rng = np.random.default_rng(rng)
     ma, mb = km_median(num.time, num.event), km_median(den.time, den.event)
-    if math.isfinite(ma) and math.isfinite(mb):
+    if ma == 0 or mb == 0:  # a median of 0 steps (the target met at init): no ratio
+        ratio, bound = math.nan, "undetermined"
+    elif math.isfinite(ma) and math.isfinite(mb):
         ratio, bound = ma / mb, "exact"
     elif math.isfinite(mb):
         ratio, bound = float(np.median(num.time)) / mb, "lower"

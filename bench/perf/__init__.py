@@ -310,6 +310,10 @@ def run(
         )
         save(res)
     if settings.cnn_torch_shapes and settings.cnn_group_channels:
+        log("CNN convolutions layer by layer ...")
+        res["cnn_conv_layers"] = cnn.bench_conv_layers(
+            settings.cnn_torch_shapes[0], settings.cnn_group_channels[-1], settings.cnn_torch_rounds
+        )
         log(f"CNN groups of {settings.cnn_group_n} ...")
         res["cnn_groups"] = cnn.bench_cnn_group(
             settings.cnn_torch_shapes[0],

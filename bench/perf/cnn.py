@@ -15,6 +15,7 @@ pooling's output shape (the step without pooling's cost, for the pooling share).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -393,6 +394,63 @@ def bench_cnn_group(
             row["auto_over_torch"] = paired_ratio(t[auto], t[best])
         rows.append(row)
     return rows
+
+
+def bench_conv_layers(
+    shape: Sequence[int], channels: Sequence[int], rounds: int
+) -> list[dict[str, Any]]:
+    """The profile of the step's convolutions, layer by layer: forward, input gradient and
+    weight gradient as the harness computes them (``bench.layers.conv`` and its backward rule,
+    each jitted alone, on one device), against PyTorch's forward and backward (default threads,
+    channels_last, the fastest form of the step rows); milliseconds, interleaved."""
+    from bench import layers
+
+    h, w, c = shape
+    rows = []
+    dev = jax.devices()[0]
+    key = jax.random.PRNGKey(0)
+    for c_out in channels:
+        x = jax.device_put(jax.random.normal(key, (BATCH, h, w, c)), dev)
+        k = jax.device_put(jax.random.normal(key, (KERNEL, KERNEL, c, c_out)) * 0.1, dev)
+        g = jax.device_put(jax.random.normal(key, (BATCH, h, w, c_out)), dev)
+        fns: dict[str, Callable[[], Any]] = {}
+        fwd = jax.jit(layers.conv)
+        dx = jax.jit(lambda res, g: layers._conv_bwd(res, g)[0])
+        dw = jax.jit(lambda res, g: layers._conv_bwd(res, g)[1])
+        fns["xla_forward"] = functools.partial(fwd, x, k)
+        fns["xla_input_grad"] = functools.partial(dx, (x, k), g)
+        fns["xla_weight_grad"] = functools.partial(dw, (x, k), g)
+        if _torch_available():
+            fns.update(_torch_conv(c, c_out, h, w))
+        t = interleaved(fns, rounds)
+        ms = {n: 1e3 * median(v) for n, v in t.items()}
+        flops = 2.0 * BATCH * h * w * KERNEL**2 * c * c_out
+        row: dict[str, Any] = {"input": [h, w, c], "c_out": c_out, "flops": flops, "ms": ms}
+        if "torch_backward_with_forward" in ms:
+            xla = ms["xla_forward"] + ms["xla_input_grad"] + ms["xla_weight_grad"]
+            row["xla_over_torch"] = xla / ms["torch_backward_with_forward"]
+        rows.append(row)
+        h, w, c = (h + 1) // 2, (w + 1) // 2, c_out
+    return rows
+
+
+def _torch_conv(c: int, c_out: int, h: int, w: int) -> dict[str, Callable[[], Any]]:
+    import torch
+
+    fmt = torch.channels_last
+    conv = torch.nn.Conv2d(c, c_out, KERNEL, padding=KERNEL // 2)
+    conv = conv.to(memory_format=fmt)  # type: ignore[call-overload]
+    x = torch.randn(BATCH, c, h, w).contiguous(memory_format=fmt).requires_grad_(True)
+    g = torch.randn(BATCH, c_out, h, w).contiguous(memory_format=fmt)
+
+    def forward() -> None:
+        with torch.no_grad():
+            conv(x)
+
+    def backward() -> None:  # forward with the graph, then both gradients
+        conv(x).backward(g)
+
+    return {"torch_forward": forward, "torch_backward_with_forward": backward}
 
 
 # --------------------------------------------------------------------------- MNIST-1D CNN

@@ -45,6 +45,8 @@ def render(res: Mapping[str, Any]) -> str:
         sections += [_compile(res["compile"]), _cnn(res["cnn"])]
         if "cnn_vs_torch" in res:
             sections.append(_cnn_vs_torch(res["cnn_vs_torch"], res["matmul"]["peak"]))
+        if "cnn_conv_layers" in res:
+            sections.append(_conv_layers(res["cnn_conv_layers"]))
         if "cnn_groups" in res:
             sections.append(_cnn_groups(res["cnn_groups"]))
         if "startup" in res:
@@ -389,6 +391,36 @@ def _cnn_vs_torch(rows: list[Mapping[str, Any]], peak: float) -> Section:
             L.append(f"| {_shape(r)} | " + " | ".join(cells) + " |")
         L.append("")
     return L, targets
+
+
+def _conv_layers(rows: list[Mapping[str, Any]]) -> Section:
+    """The step's convolutions one by one: XLA (the harness's rules) against PyTorch."""
+    L = [
+        "## The CNN step's convolutions, layer by layer (the profile of what bounds the step)",
+        "",
+        "Each jitted alone on one device, batch 128, 5x5 SAME; PyTorch: default threads, "
+        "channels_last, `forward + backward` = the forward with its graph and both gradients. "
+        "ms (GFLOP/s of the forward).",
+        "",
+        "| input -> channels | XLA forward | XLA input grad | XLA weight grad | PyTorch forward "
+        "| PyTorch forward + backward | XLA sum / PyTorch |",
+        "|" + " --- |" * 7,
+    ]
+    for r in rows:
+        ms = r["ms"]
+        gf = r["flops"] / 1e6
+
+        def cell(k: str, ms: Mapping[str, float] = ms, gf: float = gf) -> str:
+            return f"{ms[k]:.1f} ({gf / ms[k]:.0f})" if k in ms else "n/a"
+
+        L.append(
+            f"| {'x'.join(map(str, r['input']))} -> {r['c_out']} | {cell('xla_forward')} "
+            f"| {ms['xla_input_grad']:.1f} | {ms['xla_weight_grad']:.1f} | {cell('torch_forward')} "
+            f"| {ms.get('torch_backward_with_forward', math.nan):.1f} "
+            f"| {r.get('xla_over_torch', math.nan):.2f}x |"
+        )
+    L.append("")
+    return L, []
 
 
 def _cnn_groups(rows: list[Mapping[str, Any]]) -> Section:

@@ -65,7 +65,7 @@ def spec(size: str, data_dir: str | None = None) -> dict[str, Any]:
         "model": "mlp",
         "activation": ["relu", "tanh"],
         "depth": pick(size, tiny=[2], default=[2, 4, 8, 16], full=[2, 4, 8, 16, 32, 64]),
-        "width": pick(size, tiny=16, default=32, full=256),
+        "width": pick(size, tiny=16, default=128, full=256),
         "init": "lecun_normal",
         "init_scale": pick(
             size,
@@ -90,9 +90,9 @@ def spec(size: str, data_dir: str | None = None) -> dict[str, Any]:
         # 4 lrs x 2 tuning seeds = 8 lanes, as many as the measurement seeds: the two stages
         # share one compiled program per (activation, depth)
         "tuning_seeds": pick(size, tiny=[1000], default=[1000, 1001], full=[1000, 1001, 1002]),
-        # 20 cells x 2 activations on 2 CPU cores: one extension per side at most (the
-        # summary flags every bracket left open)
-        "lr_extensions": pick(size, tiny=0, default=1, full=3),
+        # up to three extensions per side, so every cell's lr is bracketed for both activations
+        # (the summary flags any bracket still open)
+        "lr_extensions": pick(size, tiny=0, default=3, full=3),
         "seed": pick(size, tiny=[0, 1], default=list(range(8)), full=list(range(8))),
         "early_exit": 2,  # only steps to target is measured
         "strategy": "auto",
@@ -158,9 +158,20 @@ def analyse(records: list[dict[str, Any]], p: dict[str, Any], sp: dict[str, Any]
         "steps": sp["steps"],
         "cells": cells,
         "counts": _counts(cells),
+        "largest_ratio_cell": (
+            None
+            if (top := largest(cells)) is None
+            else {"depth": top["depth"], "sigma_w": top["sigma_w"], "ratio": top["ratio"]}
+        ),
         "critical_sigma_w": {a: float(theory.critical_sigma_w(a, 0.0)) for a in ("relu", "tanh")},
         "protocol": protocol_block(p),
     }
+
+
+def largest(cells: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The cell with the largest measured tanh/relu (point estimate), None when no cell has one."""
+    have = [c for c in cells if c["ratio"] and c["ratio"]["ratio"] is not None]
+    return max(have, key=lambda c: c["ratio"]["ratio"]) if have else None
 
 
 def verdict(s: dict[str, Any]) -> tuple[str, str]:
@@ -184,6 +195,12 @@ def verdict(s: dict[str, Any]) -> tuple[str, str]:
         head += "whether the other wins somewhere"
     ratios = [x["ratio"]["ratio"] for x in s["cells"] if x["ratio"] and x["ratio"]["ratio"]]
     span = f"{min(ratios):.2g} to {max(ratios):.2g}" if ratios else "n/a"
+    top = largest(s["cells"])
+    if top is not None:
+        span += (
+            f"; the largest, {fmt_ratio(top['ratio'])}, at depth {top['depth']}, "
+            f"sigma_w {top['sigma_w']:g}"
+        )
     text = (
         f"Of {n} cells, ReLU is measurably faster (95% CI of tanh/relu above 1) in {c['relu']}, "
         f"tanh in {c['tanh']}; in {c['unclear']} the CI includes 1 and in {c['undetermined']} "
@@ -231,6 +248,12 @@ def _plot_map(ctx, cells, depths, scales, crit, chi_fn) -> str:
                         (j - 0.5, i - 0.5), 1, 1, fill=False, hatch="xx", color="gray", lw=0
                     )
                 )
+            elif winner(cells[depths[i], scales[j]]["ratio"]) == "unclear":
+                ax.add_patch(  # the 95% CI includes 1: no measured winner
+                    plt.Rectangle(
+                        (j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", color="0.4", lw=0
+                    )
+                )
             ax.text(
                 j,
                 i,
@@ -276,7 +299,11 @@ def _plot_map(ctx, cells, depths, scales, crit, chi_fn) -> str:
     ax.set_ylabel("depth (hidden layers)")
     cb = fig.colorbar(im, ax=ax)
     cb.set_label("log2(tanh / relu steps to target)   red: ReLU faster, blue: tanh faster")
-    ax.set_title("tanh/relu steps-to-target ratio; italic >= / <=: one side censored; hatched: n/a")
+    ax.set_title(
+        "tanh/relu steps to target; italic >= / <=: one side censored; "
+        "// : 95% CI includes 1; xx: n/a",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     return save_figure(ctx, fig, "ratio_map.png")
 

@@ -21,8 +21,16 @@ from bench import reproduce
 # claim -> (figures, summary keys beyond the common ones)
 CLAIMS = {
     "relu-vs-tanh": (
-        ["curves.png", "lr_sensitivity.png"],
-        ["ratio_tanh_over_relu", "published_ratio", "activations"],
+        ["ratio_vs_target.png", "conditions.png", "curves.png"],
+        [
+            "ratio_tanh_over_relu",
+            "published_ratio",
+            "activations",
+            "conditions",
+            "factor_effects",
+            "dataset",
+            "diagnostics",
+        ],
     ),
     "he-30-layer": (["curves.png"], ["by_depth", "stall_definition"]),
     "ratio-map": (["ratio_map.png", "steps_map.png"], ["cells", "critical_sigma_w", "counts"]),
@@ -54,7 +62,15 @@ def test_claim_runs_tiny(name: str, tmp_path: Path) -> None:
     assert meta["config"] and "git_commit" in meta
     assert summary["status"] in ("held", "not held", "inconclusive")
     assert f"**{summary['status'].capitalize()}.**" in report
-    check_protocol(summary["protocol"], out)
+    if name == "relu-vs-tanh":  # one tuned sweep per condition
+        assert [c["name"] for c in summary["conditions"]] == ["A", "B", "init", "input"]
+        for c in summary["conditions"]:
+            assert c["ratio_tanh_over_relu"]["paired"]
+            assert c["ratio_vs_target"] and set(c["activations"]) == {"relu", "tanh"}
+            check_protocol(c["protocol"], Path(summary["run_dirs"][c["name"]]))
+        assert set(summary["diagnostics"]) == {"A", "B"}
+    else:
+        check_protocol(summary["protocol"], out)
 
 
 def check_protocol(p: dict, out: Path) -> None:
@@ -66,8 +82,8 @@ def check_protocol(p: dict, out: Path) -> None:
         assert b["lr"] in b["tried"]
     (records,) = [
         [json.loads(line) for line in f.read_text().splitlines()]
-        for f in (out / "runs").rglob("records.jsonl")
-        if "stages" not in f.parts
+        for f in (out if (out / "stages").is_dir() else out / "runs").rglob("records.jsonl")
+        if "stages" not in f.relative_to(out).parts
     ]
     assert {r["seed"] for r in records if r["stage"] == "tune"} <= tune
     measured = [r for r in records if r["stage"] == "measure"]

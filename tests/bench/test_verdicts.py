@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 
 from bench.reproduce import (
@@ -390,11 +391,21 @@ def _runs(steps_by_seed, budget=600, **fields):
     ]
 
 
+def _rvt_analyse(records, p):
+    """relu_vs_tanh.analyse on one condition (B) holding the given runs."""
+    from pathlib import Path
+
+    from bench.reproduce._common import Tuned
+
+    sp = relu_vs_tanh.spec("default", "B") | {"target": 0.25, "steps": 600}
+    return relu_vs_tanh.analyse({"B": Tuned(Path("."), p, records)}, {"B": sp}, {"B": []})
+
+
 def test_relu_vs_tanh_analysis_puts_tanh_over_relu():
     relu = _runs([100] * 8, activation="relu")
     tanh = _runs([300] * 8, activation="tanh")
     p = _protocol([{"activation": "relu"}, {"activation": "tanh"}])
-    s = relu_vs_tanh.analyse(relu + tanh, p, {"target": 0.25, "steps": 600})
+    s = _rvt_analyse(relu + tanh, p)
     assert s["activations"]["relu"]["median"] == 100 and s["activations"]["tanh"]["median"] == 300
     assert s["ratio_tanh_over_relu"]["ratio"] == pytest.approx(3.0)
     assert s["ratio_tanh_over_relu"]["paired"]
@@ -408,7 +419,7 @@ def test_relu_vs_tanh_analysis_counts_a_censored_tanh():
     relu = _runs([100] * 8, activation="relu")
     tanh = _runs([200, 250, 300] + [None] * 5, activation="tanh")
     p = _protocol([{"activation": "relu"}, {"activation": "tanh"}])
-    s = relu_vs_tanh.analyse(relu + tanh, p, {"target": 0.25, "steps": 600})
+    s = _rvt_analyse(relu + tanh, p)
     t = s["activations"]["tanh"]
     assert t["median"] is None and (t["reached"], t["censored"]) == (3, 5)
     assert s["ratio_tanh_over_relu"]["bound"] == "lower"
@@ -428,3 +439,87 @@ def test_ratio_map_analysis_matches_cells_by_depth_and_sigma_w():
     assert by_w[2.0]["ratio"]["ratio"] == pytest.approx(3.0)
     assert s["counts"] == {"relu": 1, "tanh": 1, "unclear": 0, "undetermined": 0}
     assert ratio_map.verdict(s)[0] == HELD
+    top = s["largest_ratio_cell"]
+    assert (top["depth"], top["sigma_w"]) == (2, 2.0) and "sigma_w 2" in ratio_map.verdict(s)[1]
+
+
+# --------------------------------------------------------------------------- claim 1 analysis
+
+
+def _sample(times, reached=None, seeds=None):
+    from bench import stats
+
+    t = np.asarray(times, float)
+    e = np.ones(t.size, bool) if reached is None else np.asarray(reached, bool)
+    outs = tuple("reached" if x else "censored" for x in e)
+    return stats.Sample(t, e, outs, tuple(range(t.size)) if seeds is None else tuple(seeds))
+
+
+def test_factor_effects_recover_known_main_effects():
+    """Medians tanh/relu of 1 (A), 4 (init swap), 2 (input swap), 8 (B): by the 2x2 formulas
+    the init effect is x4, the input effect x2, no interaction."""
+    relu = [100.0] * 6
+    cells = {
+        c: {"relu": _sample(relu), "tanh": _sample([100.0 * k] * 6)}
+        for c, k in (("A", 1), ("init", 4), ("input", 2), ("B", 8))
+    }
+    fe = relu_vs_tanh.factor_effects(cells, n_boot=200)
+    assert fe["init"]["factor"] == pytest.approx(4)
+    assert fe["input"]["factor"] == pytest.approx(2)
+    assert fe["interaction"]["factor"] == pytest.approx(1)
+    assert fe["init"]["ci"] == pytest.approx([4, 4])
+
+
+def test_factor_effects_interval_covers_the_point_and_flags_unreached_medians():
+    rng = np.random.default_rng(0)
+    cells = {
+        c: {
+            "relu": _sample(100 * rng.lognormal(0, 0.3, 8)),
+            "tanh": _sample(100 * k * rng.lognormal(0, 0.3, 8)),
+        }
+        for c, k in (("A", 1), ("init", 3), ("input", 1), ("B", 3))
+    }
+    fe = relu_vs_tanh.factor_effects(cells, n_boot=500)
+    lo, hi = fe["init"]["ci"]
+    assert lo < fe["init"]["factor"] < hi and lo > 1.5
+    assert fe["input"]["ci"][0] < 1 < fe["input"]["ci"][1]
+    cells["B"]["tanh"] = _sample([1000.0] * 8, reached=[False] * 8)
+    fe = relu_vs_tanh.factor_effects(cells, n_boot=200)
+    assert fe["init"]["factor"] is None and fe["init"]["ci"] == [None, None]
+    assert fe["init"]["nonfinite_resamples"] == 1.0
+
+
+def test_at_target_reads_the_first_evaluation_after_step_0():
+    curves = {"eval_steps": np.array([0, 10, 20, 30]), "eval_error": np.array([0.5, 0.6, 0.4, 0.2])}
+    rec = {"activation": "relu", "seed": 0, "steps": 30, "diverged": False}
+    hits = {
+        tg: relu_vs_tanh.at_target([(rec, curves)], tg)[0]["steps_to_target"]
+        for tg in (0.65, 0.5, 0.3, 0.1)
+    }
+    assert hits == {0.65: 10, 0.5: 20, 0.3: 30, 0.1: None}
+    gone = relu_vs_tanh.at_target([({**rec, "diverged": True}, curves)], 0.65)[0]
+    assert gone["steps_to_target"] is None and not gone["reached"]
+
+
+def _diag(sat_max, grad_init, q_init=(1.0, 1.0, 1.0)):
+    return {
+        "tanh": {
+            "saturation_fraction": {"max": list(sat_max)},
+            "grad_norm_w": {"init": list(grad_init)},
+            "q": {"init": list(q_init)},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "b, cause",
+    [
+        (_diag([0.0, 0.2, 0.01], [1.0, 1.0, 1.0]), "saturation"),
+        (_diag([0.0, 0.01, 0.0], [0.05, 0.001, 0.0001], (1e-3, 1e-5, 1e-8)), "vanishing"),
+        (_diag([0.0, 0.01, 0.0], [0.05, 0.5, 0.0001]), "neither"),
+    ],
+)
+def test_diag_reading_names_the_cause_from_the_numbers(b, cause):
+    a = _diag([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+    got, text = relu_vs_tanh.diag_reading({"A": a, "B": b})
+    assert got.startswith(cause) and "of A's" in text
