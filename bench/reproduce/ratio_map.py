@@ -65,7 +65,7 @@ def spec(size: str, data_dir: str | None = None) -> dict[str, Any]:
         "model": "mlp",
         "activation": ["relu", "tanh"],
         "depth": pick(size, tiny=[2], default=[2, 4, 8, 16], full=[2, 4, 8, 16, 32, 64]),
-        "width": pick(size, tiny=16, default=128, full=256),
+        "width": pick(size, tiny=16, default=32, full=256),
         "init": "lecun_normal",
         "init_scale": pick(
             size,
@@ -90,9 +90,9 @@ def spec(size: str, data_dir: str | None = None) -> dict[str, Any]:
         # 4 lrs x 2 tuning seeds = 8 lanes, as many as the measurement seeds: the two stages
         # share one compiled program per (activation, depth)
         "tuning_seeds": pick(size, tiny=[1000], default=[1000, 1001], full=[1000, 1001, 1002]),
-        # up to three extensions per side, so every cell's lr is bracketed for both activations
-        # (the summary flags any bracket still open)
-        "lr_extensions": pick(size, tiny=0, default=3, full=3),
+        # 20 cells x 2 activations on 2 CPU cores: one extension per side at most (the
+        # summary flags every bracket left open)
+        "lr_extensions": pick(size, tiny=0, default=1, full=3),
         "seed": pick(size, tiny=[0, 1], default=list(range(8)), full=list(range(8))),
         "early_exit": 2,  # only steps to target is measured
         "strategy": "auto",
