@@ -9,7 +9,6 @@ separately, against closed forms.
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -47,14 +46,25 @@ def test_selu_fixed_point_tiny(tmp_path):
     s = _check(
         tmp_path,
         "selu-fixed-point",
-        ("selu_worst_deviation", "activations", "width_scan", "per_layer", "protocol"),
+        ("conditions", "fixed_points", "tolerance", "width_scan", "iid", "training", "protocol"),
     )
+    d = tmp_path / "reproductions" / "selu-fixed-point"
+    for f in ("trajectories.png", "distance.png", "width.png", "training.png"):
+        assert (d / f).is_file(), f
+    report = (d / "REPORT.md").read_text()
+    first = report.split("## Results\n\n", 1)[1].split("\n\n", 1)[0]
+    assert first.startswith(("**Yes.**", "**Not from everywhere.**")), first[:80]
     assert s["protocol"]["statistical_unit"] == "seed"
-    assert len(s["selu_worst_deviation"]["per_seed"]) == len(s["protocol"]["measurement_seeds"])
-    assert set(s["activations"]) == {"selu", "relu", "tanh"}
-    selu = s["activations"]["selu"]
-    assert selu["theory"]["q_star"] == pytest.approx(1.0, abs=1e-9)
-    assert selu["max_abs_var_minus_1"]["mean"] >= 0
+    sp = selu_fixed_point.spec("tiny")
+    assert len(s["conditions"]) == len(selu_fixed_point.conditions(sp))
+    for c in s["conditions"]:
+        assert len(c["pred_nu"]) == sp["depth"] + 1 == len(c["meas_nu_mean"])
+        assert len(c["layers_to_tol_meas"]) == sp["seeds"]
+    fp = s["fixed_points"]["omega=0,tau=1"]
+    assert fp["mu"] == pytest.approx(0.0, abs=1e-9) and fp["nu"] == pytest.approx(1.0, abs=1e-9)
+    assert [r["width"] for r in s["width_scan"]["rows"]] == sp["scan_widths"]
+    assert s["tolerance"]["value"] > 0
+    assert s["training"] and s["training"][0]["activation"] == "selu"
 
 
 def test_glorot_bengio_tiny(tmp_path):
@@ -89,20 +99,6 @@ def test_saturation_tiny(tmp_path):
 
 
 # --------------------------------------------------------------------------- theory helpers
-
-
-def test_selu_prediction_is_the_fixed_point():
-    p = selu_fixed_point.predict("selu", 30)
-    np.testing.assert_allclose(p["act_mean"], 0.0, atol=1e-9)
-    np.testing.assert_allclose(p["act_var"], 1.0, atol=1e-9)
-
-
-def test_relu_prediction_halves():
-    p = selu_fixed_point.predict("relu", 6)
-    np.testing.assert_allclose(p["q"], 0.5 ** np.arange(6), rtol=1e-12)
-    # E[relu(sqrt(q) z)] = sqrt(q / (2 pi)); Var = q (1/2 - 1/(2 pi))
-    np.testing.assert_allclose(p["act_mean"], np.sqrt(p["q"] / (2 * math.pi)), rtol=1e-9)
-    np.testing.assert_allclose(p["act_var"], p["q"] * (0.5 - 0.5 / math.pi), rtol=1e-9)
 
 
 def test_glorot_bengio_sigmas_and_linear_regime():

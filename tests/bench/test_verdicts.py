@@ -242,43 +242,64 @@ def test_he_30_layer_reads_depths_as_numbers():
 # --------------------------------------------------------------------------- claim 6
 
 
-def _selu(ci, median):
-    spread = {"mean": 0.5, "sd": 0.01, "min": 0.49, "max": 0.51}
+def _cond(tau=1.0, converged=-1, ci=(0.005, 0.012), diverged=False, start=(1.0, 3.0)):
+    """One (start, omega, tau) row of the selu summary: the fields verdict reads."""
     return {
-        "depth": 100,
+        "omega": 0.0,
+        "tau": tau,
+        "mu0": start[0],
+        "nu0": start[1],
+        "in_theorem": 0.95 <= tau <= 1.1,
+        "diverged": diverged,
+        "converged": converged,  # side of the late offset's CI against the tolerance
+        "late_offset_mean": sum(ci) / 2 if ci else float("nan"),
+        "late_offset_ci": list(ci) if ci else None,
+        "layers_to_tol_meas_median": 14.0,
+        "layers_to_tol_pred": 14,
+    }
+
+
+def _selu(conds=None, net=(-1.1, -0.9)):
+    if conds is None:
+        conds = [_cond(tau, start=st) for tau in (0.95, 1.0, 1.1) for st in ((0.5, 0.25), (1, 3))]
+    return {
         "width": 512,
-        "tolerance": 0.01,
-        "selu_worst_deviation": {"per_seed": [median] * 8, "median": median, "ci": list(ci)},
-        "fit": {"var_exponent": -0.5, "width_at_tolerance": 2000.0, "mean_exponent": -0.5},
-        "activations": {
-            "selu": {
-                "late_var_mean_ci95": [0.999, 1.001],
-                "late_layers": [11, 100],
-                "late_var_mean": {"mean": 1.0},
-                "within_tolerance_seeds": 0,
-                "n_seeds": 8,
-            },
-            "relu": {
-                "var_factor_per_layer_first20": spread,
-                "theory": {"var_factor_per_layer_first20": 0.5},
-            },
-            "tanh": {"last_layer_var": spread, "theory": {"last_layer_var": 0.01}},
+        "tolerance": {"value": 0.044},
+        "conditions": conds,
+        "width_scan": {
+            "fit": {
+                "network": {"slope": sum(net) / 2, "ci": list(net), "predicted": -1.0},
+                "sampling": {"slope": -0.5, "ci": [-0.6, -0.4], "predicted": -0.5},
+            }
         },
     }
+
+
+def _with(**kw):
+    s = _selu()
+    s["conditions"][2] = _cond(**kw)
+    return s
 
 
 @pytest.mark.parametrize(
     "s, want",
     [
-        (_selu((0.004, 0.008), 0.006), HELD),
-        (_selu((0.02, 0.03), 0.025), NOT_HELD),
-        (_selu((0.008, 0.015), 0.011), INCONCLUSIVE),
+        (_selu(), HELD),
+        # outside Theorem 1's range (tau 1.25) a failure does not count against the claim
+        (_selu([*_selu()["conditions"], _cond(1.25, converged=1, ci=(0.1, 0.2))]), HELD),
+        (_with(converged=1, ci=(0.06, 0.09)), NOT_HELD),  # settled elsewhere
+        (_with(diverged=True, converged=0, ci=None), NOT_HELD),
+        (_selu(net=(0.1, 0.4)), NOT_HELD),  # the deviation grows with the width
+        (_with(converged=0, ci=(0.03, 0.05)), INCONCLUSIVE),  # CI straddles the tolerance
+        (_selu(net=(-0.6, -0.4)), INCONCLUSIVE),  # shrinks, but not as 1/width
+        (_selu(net=(-1.5, 0.2)), INCONCLUSIVE),  # not clearly shrinking
+        (_selu([]), INCONCLUSIVE),
     ],
 )
 def test_selu_fixed_point(s, want):
     st, text = selu_fixed_point.verdict(s)
     assert st == want
-    assert "1%" in text
+    assert "Attraction" in text and "width^" in text
 
 
 # --------------------------------------------------------------------------- claim 7
