@@ -27,7 +27,7 @@ import numpy as np
 from jax import lax
 
 from bench.perf.common import interleaved, median, paired_ratio
-from bench.perf.harness import harness_program, mlp_sweep
+from bench.perf.harness import compile_group, harness_program, mlp_sweep
 from bench.perf.mfu import traced_model_flops
 
 VS_TORCH_CNN = 1.0  # harness step / fastest PyTorch form, per configuration
@@ -126,19 +126,11 @@ def harness_callable(
     tracing), and the resolved strategy."""
     from bench import execute
 
-    mesh = execute.config_mesh(devices)
-    pad = -len(configs) % mesh.size
-    padded = list(configs) + [configs[-1]] * pad
-    per_dev = len(padded) // mesh.size
-    resolved, lanes_ = execute.plan(
-        strategy, static, per_dev, jax.devices()[0].platform, lanes or execute.MAX_LANES
-    )
-    dyn = {k: jnp.asarray(v) for k, v in execute.dynamic_arrays(padded).items()}
-    data = jax.tree.map(jnp.asarray, td)
     with _pool(pool):
-        program = execute.build_program(static, NUM_CLASSES, resolved, mesh, lanes_)
-        compiled = program.lower(dyn, data).compile()
-    return (lambda: compiled(dyn, data)), resolved
+        run, _, resolved = compile_group(
+            static, configs, td, NUM_CLASSES, strategy, lanes or execute.MAX_LANES, devices
+        )
+    return run, resolved
 
 
 def jitted_step_loop(static: Any, td: Any, steps: int) -> Callable[[], Any]:

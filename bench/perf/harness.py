@@ -140,6 +140,34 @@ def resolve_strategy(
     return execute.plan(strategy, setup.static, per_dev, platform_, max_lanes)
 
 
+def compile_group(
+    static: Any,
+    configs: Sequence[dict[str, Any]],
+    data: Any,
+    num_classes: int,
+    strategy: str,
+    max_lanes: int,
+    devices: Sequence[jax.Device] | None = None,
+) -> tuple[Callable[[], dict[str, jax.Array]], float, str]:
+    """One group compiled as ``bench.execute.run_group`` would: the configurations padded to
+    the mesh, ``strategy`` resolved (``max_lanes`` per chunk), the program lowered and compiled.
+    Returns a no-argument callable, its compile seconds and the resolved strategy."""
+    from bench import execute
+
+    mesh = execute.config_mesh(devices)
+    padded = list(configs) + [configs[-1]] * (-len(configs) % mesh.size)
+    resolved, lanes = execute.plan(
+        strategy, static, len(padded) // mesh.size, jax.devices()[0].platform, max_lanes
+    )
+    dyn = {k: jnp.asarray(v) for k, v in execute.dynamic_arrays(padded).items()}
+    placed = jax.tree.map(jnp.asarray, data)  # None fields (no test split) stay None
+    program = execute.build_program(static, num_classes, resolved, mesh, lanes)
+    t0 = time.perf_counter()
+    compiled = program.lower(dyn, placed).compile()
+    compile_s = time.perf_counter() - t0
+    return (lambda: compiled(dyn, placed)), compile_s, resolved
+
+
 def harness_program(
     setup: SweepSetup,
     strategy: str = "auto",
@@ -152,20 +180,11 @@ def harness_program(
     configurations are sharded over them, as in a sweep)."""
     from bench import execute
 
-    n = len(setup.configs)
-    mesh = execute.config_mesh(devices)
-    default = execute.MAX_LANES if strategy == "auto" else max(1, n // 4)
+    default = execute.MAX_LANES if strategy == "auto" else max(1, len(setup.configs) // 4)
     lanes = default if max_lanes is None else max_lanes
-    resolved, lanes = resolve_strategy(setup, strategy, lanes, mesh.size)
-    pad = -n % mesh.size
-    configs = list(setup.configs) + [setup.configs[-1]] * pad
-    dyn = {k: jnp.asarray(v) for k, v in execute.dynamic_arrays(configs).items()}
-    data = jax.tree.map(jnp.asarray, setup.data)  # None fields (no test split) stay None
-    program = execute.build_program(setup.static, setup.num_classes, resolved, mesh, lanes)
-    t0 = time.perf_counter()
-    compiled = program.lower(dyn, data).compile()
-    compile_s = time.perf_counter() - t0
-    return (lambda: compiled(dyn, data)), compile_s, resolved
+    return compile_group(
+        setup.static, setup.configs, setup.data, setup.num_classes, strategy, lanes, devices
+    )
 
 
 def harness_final_losses(out: Mapping[str, jax.Array], n: int) -> np.ndarray:

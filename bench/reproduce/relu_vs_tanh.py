@@ -50,6 +50,7 @@ from bench.reproduce._common import (
     km,
     md_table,
     measured_curves,
+    median_curve,
     pick,
     protocol_block,
     protocol_md,
@@ -443,8 +444,6 @@ def _plot_ratio_vs_target(ctx: Context, s: dict[str, Any]) -> str:
 
 def _plot_curves(ctx: Context, s: dict[str, Any], pairs: Mapping[str, list]) -> str:
     import matplotlib.pyplot as plt
-
-    from bench.reproduce._common import median_curve
 
     names = [c["name"] for c in s["conditions"]]
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.6), sharey=True)
