@@ -228,8 +228,15 @@ def _run(
 
     env = results.environment()
     meta_path = run_dir / "meta.json"
-    meta.update(results.read_json(meta_path) if meta_path.exists() else {})
-    meta.update(env)
+    before = results.read_json(meta_path) if meta_path.exists() else {}
+    meta.update(before)
+    # The environment on top says who created the run; a resume that runs groups appends its
+    # own (each group's entry and record also name their commit), and one that finds nothing
+    # to run changes nothing, so a finished run keeps the commit that produced it.
+    if not before:
+        meta.update(env)
+    elif pending:
+        meta.setdefault("resumed", []).append({"at": results.now(), **env})
     meta.setdefault("created", results.now())
     meta.setdefault("groups", {})
     meta.update(
@@ -278,7 +285,11 @@ def _run(
                     results.append_records(
                         run_dir, make_records(cfg, g, metrics, env["git_commit"])
                     )
-                    meta["groups"][g.id] = {**timing, "finished": results.now()}
+                    meta["groups"][g.id] = {
+                        **timing,
+                        "finished": results.now(),
+                        "git_commit": env["git_commit"],
+                    }
                     results.write_json(meta_path, meta)
             shown.finish(g, timing)
     finally:

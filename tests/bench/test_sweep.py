@@ -102,6 +102,39 @@ def test_rerun_resumes_without_recomputing(run, monkeypatch):
     assert (run_dir / "records.jsonl").read_text() == before
 
 
+def test_resume_keeps_the_commit_that_produced_the_run(run, monkeypatch):
+    # Bug it guards: a resume rewrote meta.json's git_commit to the resuming commit, so a
+    # finished run claimed to come from code that never ran it.
+    cfg, out, run_dir = run
+    before = (run_dir / "meta.json").read_text()
+    monkeypatch.setattr(results, "git_info", lambda: ("f" * 40, False))
+    sweep.run_sweep(cfg, out, progress=False, report=False)
+    assert (run_dir / "meta.json").read_text() == before
+
+
+def test_partial_resume_names_each_commit(tmp_path, monkeypatch):
+    cfg = config.parse({**TINY, "activation": ["relu", "tanh"], "strategy": "vmap"})
+    monkeypatch.setattr(results, "git_info", lambda: ("a" * 40, False))
+    run_dir = sweep.run_sweep(
+        cfg,
+        tmp_path,
+        progress=False,
+        report=False,
+        group_filter=lambda g: g.static.activation == "relu",
+    )
+    monkeypatch.setattr(results, "git_info", lambda: ("b" * 40, True))
+    sweep.run_sweep(cfg, tmp_path, progress=False, report=False)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["git_commit"] == "a" * 40 and meta["status"] == "done"
+    assert [r["git_commit"] for r in meta["resumed"]] == ["b" * 40]
+    assert {g: m["git_commit"] for g, m in meta["groups"].items()} == {
+        "g000-relu-mlp-d2w8": "a" * 40,
+        "g001-tanh-mlp-d2w8": "b" * 40,
+    }
+    commits = {r["activation"]: r["git_commit"] for r in results.read_records(run_dir)}
+    assert commits == {"relu": "a" * 40, "tanh": "b" * 40}
+
+
 def test_report_reads_the_run(run, capsys):
     _, _, run_dir = run
     assert cli.main(["report", str(run_dir)]) == 0
