@@ -87,10 +87,13 @@ def write_report(
     figures: Sequence[str] = (),
     config: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
+    answer: str | None = None,
 ) -> dict[str, Any]:
     """Write REPORT.md, summary.json and meta.json; returns the summary.
 
-    ``claim`` quotes what the source says (with its numbers), ``setup`` says what was run,
+    ``answer`` is the one-paragraph answer the report opens with (written from the numbers;
+    also the summary's ``answer``). ``claim`` quotes what the source says (with its numbers),
+    ``setup`` says what was run,
     ``results_md`` holds the measured-vs-published tables (markdown), ``verdict`` says in plain
     words whether the claim held here, and where not, why.
     """
@@ -106,11 +109,13 @@ def write_report(
     figs = "\n".join(f"![{f}]({f})" for f in figures)
     commit = env.get("git_commit") or "unknown"
     dirty = " (with uncommitted changes)" if env.get("git_dirty") else ""
+    opening = f"## Answer\n\n{answer.strip()}\n\n" if answer else ""
     text = (
         f"# {title}\n\n"
         f"Command: `{ctx.command}` ({ctx.size} setting). Git commit `{commit}`{dirty}, "
         f"JAX {env['jax_version']} on {env['platform']} ({len(env['devices'])} device(s)), "
         f"{meta['created']}.\n\n"
+        f"{opening}"
         f"## Claim\n\n{claim.strip()}\n\n"
         f"## Setup\n\n{setup.strip()}\n\n"
         f"## Results\n\n{results_md.strip()}\n\n"
@@ -118,6 +123,8 @@ def write_report(
         f"## Verdict\n\n{verdict.strip()}\n"
     )
     summary = {"claim": ctx.name, "size": ctx.size, "verdict": verdict.strip(), **(data or {})}
+    if answer:
+        summary["answer"] = answer.strip()
     summary["report"] = str(ctx.out_dir / "REPORT.md")
     results.atomic_write_text(ctx.out_dir / "REPORT.md", text)
     results.write_json(ctx.out_dir / "summary.json", summary)

@@ -227,6 +227,14 @@ def ratio_curve(
     return rows
 
 
+# Each effect as coefficients on the four cells' log ratios (the 2x2 contrasts).
+EFFECTS = {
+    "init": {"init": 0.5, "B": 0.5, "A": -0.5, "input": -0.5},
+    "input": {"input": 0.5, "B": 0.5, "A": -0.5, "init": -0.5},
+    "interaction": {"B": 0.5, "A": 0.5, "input": -0.5, "init": -0.5},
+}
+
+
 def factor_effects(
     cells: Mapping[str, Mapping[str, stats.Sample]], n_boot: int = 4000, seed: int = 0
 ) -> dict[str, Any]:
@@ -237,8 +245,14 @@ def factor_effects(
 
     init effect = mean over input levels of [log r(2012 init) - log r(modern init)];
     input effect likewise; interaction = half the difference of the two init effects.
-    A resample in which a median is not reached gives an infinite log ratio; the fraction of
-    such resamples is reported and an end of the CI they reach is None."""
+
+    A median that is not reached (in the data or in a resample) is replaced by its censoring
+    time, the budget, so that cell's log ratio becomes a bound: an upper bound when relu's
+    median is missing (relu is at least that slow), a lower bound when tanh's is, unknown when
+    both are. An effect is then a bound too ("lower": the true factor is at least the value,
+    "upper": at most) when every substituted cell pushes it the same way, and undetermined
+    (None) when they disagree. ``censored_resamples`` is the share of resamples with any
+    substitution."""
     need = ("A", "B", "init", "input")
     if not all(c in cells for c in need):
         return {}
@@ -246,47 +260,58 @@ def factor_effects(
     order = {c: {a: _aligned(cells[c][a], seeds) for a in ACTS} for c in need}
     n = len(seeds)
 
-    def log_ratios(idx: np.ndarray) -> dict[str, np.ndarray]:
-        out = {}
+    def log_ratios(idx: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per cell (resamples,) log ratios and bound directions (+1 lower, -1 upper, 0
+        exact, NaN both medians missing)."""
+        out, way = {}, {}
         for c in need:
-            meds = {}
+            meds, missing = {}, {}
             for a in ACTS:
                 t, e = order[c][a]
-                meds[a] = stats.km_median_batch(t[idx], e[idx])
+                m = stats.km_median_batch(t[idx], e[idx])
+                missing[a] = ~np.isfinite(m)
+                meds[a] = np.where(missing[a], t.max(), m)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[c] = np.log(meds["tanh"]) - np.log(meds["relu"])
-        return out
+            d = missing["tanh"].astype(float) - missing["relu"].astype(float)
+            way[c] = np.where(missing["tanh"] & missing["relu"], np.nan, d)
+        return out, way
 
-    def effects(lr: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        with np.errstate(invalid="ignore"):
-            init = 0.5 * ((lr["init"] - lr["A"]) + (lr["B"] - lr["input"]))
-            inp = 0.5 * ((lr["input"] - lr["A"]) + (lr["B"] - lr["init"]))
-            inter = 0.5 * ((lr["B"] - lr["input"]) - (lr["init"] - lr["A"]))
-        return {"init": init, "input": inp, "interaction": inter}
+    def effects(lr, way) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """effect -> (values, direction: +1 lower bound, -1 upper, 0 exact, NaN unknown)."""
+        res = {}
+        for k, coef in EFFECTS.items():
+            v = sum(w * lr[c] for c, w in coef.items())
+            pushes = np.stack([np.sign(w) * way[c] for c, w in coef.items()])  # (4, R)
+            up, down = np.any(pushes > 0, 0), np.any(pushes < 0, 0)
+            d = np.where(up & ~down, 1.0, np.where(down & ~up, -1.0, 0.0))
+            d = np.where((up & down) | np.any(np.isnan(pushes), 0), np.nan, d)
+            res[k] = (np.asarray(v, float), d)
+        return res
 
-    point = effects(log_ratios(np.arange(n)[None, :]))
+    point = effects(*log_ratios(np.arange(n)[None, :]))
     rng = np.random.default_rng(seed)
-    boot = effects(log_ratios(rng.integers(0, n, (n_boot, n))))
+    boot = effects(*log_ratios(rng.integers(0, n, (n_boot, n))))
     out: dict[str, Any] = {"n_boot": n_boot, "n_seeds": n, "method": "percentile"}
-    for k in point:
-        v, b = float(point[k][0]), boot[k]
-        finite = np.isfinite(b)
-        lo_hi = (
-            np.nanpercentile(np.where(finite, b, np.nan), [2.5, 97.5])
-            if finite.any()
-            else [
-                math.nan,
-                math.nan,
-            ]
+    for k, (pv, pd) in point.items():
+        bv, bd = boot[k]
+        dirs = {float(x) for x in np.concatenate([pd, bd]) if not np.isnan(x) and x != 0}
+        known = not np.isnan(pd[0]) and not np.isnan(bd).any() and len(dirs) <= 1
+        bound = (
+            "undetermined"
+            if not known
+            else {1.0: "lower", -1.0: "upper"}[dirs.pop()]
+            if dirs
+            else "exact"
         )
-        frac_inf = float(1 - finite.mean())
-        ci = [float(np.exp(x)) if math.isfinite(x) else None for x in lo_hi]
-        if frac_inf > 0.025:  # the tails are not determined by the finite resamples
-            ci = [None, None]
+        v = float(pv[0])
+        ok = known and math.isfinite(v) and np.isfinite(bv).all()
+        lo_hi = np.percentile(bv, [2.5, 97.5]) if ok else [math.nan, math.nan]
         out[k] = {
-            "factor": float(np.exp(v)) if math.isfinite(v) else None,
-            "ci": ci,
-            "nonfinite_resamples": frac_inf,
+            "factor": float(np.exp(v)) if ok else None,
+            "ci": [float(np.exp(x)) for x in lo_hi] if ok else [None, None],
+            "bound": bound,
+            "censored_resamples": float(np.mean(bd != 0)),
         }
     return out
 
@@ -504,6 +529,10 @@ def _plot_conditions(ctx: Context, s: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- report
 
 
+def _bound_mark(bound: str) -> str:
+    return {"lower": ">= ", "upper": "<= "}.get(bound, "")
+
+
 def _answer(s: dict[str, Any]) -> str:
     """The one-paragraph answer, written from the numbers."""
     by = {c["name"]: c for c in s["conditions"]}
@@ -513,7 +542,9 @@ def _answer(s: dict[str, Any]) -> str:
             parts.append(f"{by[name]['label']}: {fmt_ratio(by[name]['ratio_tanh_over_relu'])}")
     fe = s.get("factor_effects") or {}
     eff = [
-        f"{k} x{fmt_num(v['factor'])} {fmt_interval(v['ci'])}"
+        f"{k} x{_bound_mark(v['bound'])}{fmt_num(v['factor'])} {fmt_interval(v['ci'])}"
+        if v["factor"] is not None
+        else f"{k} undetermined (unreached medians bound it from both sides)"
         for k, v in fe.items()
         if isinstance(v, dict)
     ]
@@ -524,13 +555,25 @@ def _answer(s: dict[str, Any]) -> str:
             best = max(rows, key=lambda x: x["ratio"]["ratio"])
             peak.append(f"{c['name']} {best['ratio']['ratio']:.2g} at {best['target']:g}")
     _, text = verdict(s)
+    caveats = []
+    for c in s["conditions"]:
+        for a, g in c["activations"].items():
+            if not g["bracket"]["closed"]:
+                caveats.append(
+                    f"{a}'s lr bracket is open {'/'.join(g['bracket']['open_side'])} in "
+                    f"{c['name']} (a faster lr may exist)"
+                )
+            if g["censored"]:
+                caveats.append(
+                    f"{g['censored']}/{g['n']} {a} runs censored at the budget in {c['name']}"
+                )
     return (
         f"**Does ReLU train 6x faster than tanh, and when?** In this miniature "
         f"({s['dataset']}, the 18pct topology at channels {s['channels']}, steps to "
         f"{s['target']:g} training error, lr tuned per activation and condition), tanh/relu "
         f"is: {'; '.join(parts)}. {text} Main effects on the ratio (factor, 95% CI): "
         f"{', '.join(eff) or 'n/a'}. The largest ratio over targets 0.5 down to "
-        f"{s['target']:g}: {', '.join(peak) or 'n/a'}."
+        f"{s['target']:g}: {', '.join(peak) or 'n/a'}. Caveats: {'; '.join(caveats) or 'none'}."
     )
 
 
@@ -641,7 +684,13 @@ def report(
     ratio_rows = [[c["label"], fmt_ratio(c["ratio_tanh_over_relu"])] for c in s["conditions"]]
     fe = s.get("factor_effects") or {}
     effect_rows = [
-        [k, fmt_num(v["factor"]), fmt_interval(v["ci"]), f"{v['nonfinite_resamples']:.1%}"]
+        [
+            k,
+            _bound_mark(v["bound"]) + fmt_num(v["factor"]),
+            fmt_interval(v["ci"]),
+            v["bound"],
+            f"{v['censored_resamples']:.1%}",
+        ]
         for k, v in fe.items()
         if isinstance(v, dict)
     ]
@@ -671,13 +720,13 @@ Conditions (each a separate tuned sweep; both activations share everything else)
 """
     results_md = "\n\n".join(
         [
-            _answer(s),
             md_table(["condition", "tanh/relu steps to target [95% CI], paired"], ratio_rows),
             "Factor effects on the ratio (2x2 design, bootstrap over the shared seeds): a "
             "factor of 2 means switching that factor from its modern to its 2012 level doubles "
             "tanh/relu.\n\n"
             + md_table(
-                ["effect", "factor", "95% CI", "resamples with a median not reached"], effect_rows
+                ["effect", "factor", "95% CI", "bound", "resamples with a median not reached"],
+                effect_rows,
             ),
             "Measurement seeds, each activation at its tuned lr:\n\n"
             + md_table(
@@ -713,6 +762,7 @@ instead of CIFAR-10 (an easier task: the target is reached in fewer steps), chan
         figures=figs,
         config={c: sp for c, sp in sps.items()},
         data=clean(data),
+        answer=_answer(s),
     )
 
 

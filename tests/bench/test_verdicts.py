@@ -21,7 +21,6 @@ from bench.reproduce import (
     he_30_layer,
     ratio_map,
     relu_vs_tanh,
-    saturation,
     selu_fixed_point,
 )
 
@@ -126,33 +125,61 @@ def test_ratio_map_winner_reads_the_ci_side():
 # --------------------------------------------------------------------------- claim 3
 
 
+def _diff(mean, lo, hi, n=8):
+    """A paired test-error difference as activation_league.paired_diff returns it."""
+    return {"mean": mean, "ci": [lo, hi], "n": n}
+
+
 def _league(silu_vs_relu):
-    rows = [
-        {"activation": "relu", "vs_relu": None, "rank_steps": 2, "rank_error": 2},
-        {"activation": "silu", "vs_relu": silu_vs_relu, "rank_steps": 1, "rank_error": 1},
-        {"activation": "sigmoid", "vs_relu": r(3.0, 2.0, 4.0), "rank_steps": 3, "rank_error": 3},
-    ]
-    return {"ranking": rows}
+    rows = {
+        "relu": {"activation": "relu", "vs_relu": None, "swish_minus": _diff(-0.002, -0.01, 0.006)},
+        "silu": {"activation": "silu", "vs_relu": silu_vs_relu, "swish_minus": None},
+        "selu": {
+            "activation": "selu",
+            "vs_relu": _diff(0.02, 0.01, 0.03),
+            "swish_minus": _diff(-0.022, -0.03, -0.012),
+        },
+    }
+    return {"activations": rows}
 
 
 @pytest.mark.parametrize(
     "s, want",
     [
-        (_league(r(0.7, 0.5, 0.9)), HELD),  # silu needs fewer steps than relu
-        (_league(r(1.4, 1.2, 1.7)), NOT_HELD),
-        (_league(r(0.95, 0.8, 1.2)), INCONCLUSIVE),
+        (_league(_diff(-0.006, -0.010, -0.002)), HELD),  # silu's test error below relu's
+        (_league(_diff(0.006, 0.002, 0.010)), NOT_HELD),
+        (_league(_diff(-0.002, -0.006, 0.002)), INCONCLUSIVE),
+        (_league(None), INCONCLUSIVE),  # not measured
     ],
 )
 def test_activation_league(s, want):
     st, text = activation_league.verdict(s)
     assert st == want
-    assert "sigmoid" in text  # the saturating ones are described
+    if s["activations"]["silu"]["vs_relu"]:
+        assert "selu -2.20 pp [-3.00, -1.20] (silu better)" in text  # baselines in words
+
+
+def test_activation_league_flags_an_open_lr_bracket():
+    s = _league(_diff(-0.006, -0.010, -0.002))
+    s["activations"]["selu"]["bracket"] = {"closed": False, "open_side": ["below"]}
+    assert "bracket left open" in activation_league.verdict(s)[1]
+    assert "selu (below)" in activation_league.verdict(s)[1]
+    s["activations"]["selu"]["bracket"] = {"closed": True, "open_side": []}
+    assert "open" not in activation_league.verdict(s)[1]
 
 
 # --------------------------------------------------------------------------- claim 4
 
 
-def _glorot(std_ci=(0.005, 0.008), norm_ci=(0.6, 0.75), share_ci=(0.63, 1.0)):
+def _glorot(
+    std_ci=(0.005, 0.008),
+    norm_ci=(0.6, 0.75),
+    share_ci=(0.63, 1.0),
+    escaped_ci=(0.63, 1.0),
+    while_sat_ci=(0.0, 0.37),
+    median=1500.0,
+    closed=True,
+):
     def cell(init, ci):
         return {
             "activation": "tanh",
@@ -164,6 +191,20 @@ def _glorot(std_ci=(0.005, 0.008), norm_ci=(0.6, 0.75), share_ci=(0.63, 1.0)):
             "weight_grad_rms_bottom_top_ci95": [0.85, 0.95],
         }
 
+    sigmoid = {
+        "lr": 1.0,
+        "bracket_closed": closed,
+        "median": median,
+        "ci": [median, median],
+        "n": 8,
+        "n_dropped": 8,
+        "dropped_ci": list(share_ci),
+        "n_escaped": 8,
+        "escaped_ci": list(escaped_ci),
+        "escape": {"median": 400.0, "ci": [300.0, 500.0]},
+        "learned_while_saturated": 0,
+        "learned_while_saturated_ci": list(while_sat_ci),
+    }
     return {
         "part_a": {
             "cells": {
@@ -171,7 +212,7 @@ def _glorot(std_ci=(0.005, 0.008), norm_ci=(0.6, 0.75), share_ci=(0.63, 1.0)):
                 "tanh/xavier_uniform": cell("xavier_uniform", norm_ci),
             }
         },
-        "part_b": {"sigmoid_top_to_zero": {"k": 8, "n": 8, "ci": list(share_ci)}},
+        "part_b": {"sigmoid": sigmoid, "steps": 4000, "target": 0.5},
     }
 
 
@@ -182,9 +223,13 @@ def _glorot(std_ci=(0.005, 0.008), norm_ci=(0.6, 0.75), share_ci=(0.63, 1.0)):
         (_glorot(std_ci=(1.5, 2.5)), NOT_HELD),  # gradient grows towards the input
         (_glorot(norm_ci=(0.1, 0.2)), NOT_HELD),  # normalised init: not within a factor 2
         (_glorot(share_ci=(0.0, 0.37)), NOT_HELD),  # sigmoid's top layer stays up
+        (_glorot(while_sat_ci=(0.63, 1.0)), NOT_HELD),  # learns with the top layer saturated
         (_glorot(norm_ci=(0.4, 0.7)), INCONCLUSIVE),  # straddles 1/2
         (_glorot(std_ci=(0.5, 1.5)), INCONCLUSIVE),
         (_glorot(share_ci=(0.3, 0.9)), INCONCLUSIVE),
+        (_glorot(escaped_ci=(0.0, 0.37)), INCONCLUSIVE),  # no escape in the budget: censored
+        (_glorot(median=None), INCONCLUSIVE),  # the sigmoid net never learns
+        (_glorot(closed=False), INCONCLUSIVE),  # its lr bracket is open
     ],
 )
 def test_glorot_bengio(s, want):
@@ -194,22 +239,53 @@ def test_glorot_bengio(s, want):
 # --------------------------------------------------------------------------- claim 5
 
 
-def _he(x30=(0.85, 0.9), h30=(0.1, 0.3), x22=(0.1, 0.3), h22=(0.1, 0.3), r22=(1.5, 3.0)):
-    def g(ci):
-        return {"final_error_median": sum(ci) / 2, "final_error_ci": list(ci)}
+def _he(
+    x30=(0.63, 1.0),
+    h30=(0.0, 0.37),
+    x22=(0.0, 0.37),
+    h22=(0.0, 0.37),
+    r22=(1.5, 3.0),
+    diverged=True,
+    learned=(),
+    grad=(0.8, 1.3),
+):
+    def g(ci, init):
+        return {
+            "stalled": 8 if ci[0] > 0.5 else 0,
+            "n": 8,
+            "n_stall_runs": 8,
+            "stall_check": False,
+            "stall_lr": 1.0,
+            "stall_share_ci": list(ci),
+            "lr": 1.0,
+            "lr_search": [{"lr": 0.1}, {"lr": 10.0}],
+            "largest_lr_diverged": diverged if init == "xavier_normal" else True,
+            "learned_below_divergence": list(learned) if init == "xavier_normal" else [0.1],
+        }
+
+    def grads(depth):
+        cell = {
+            "mean": 1.0,
+            "theory": 1.0,
+            "over_theory": sum(grad) / 2,
+            "over_theory_ci": list(grad),
+            "agrees": 1 if 0.5 <= grad[0] and grad[1] <= 2 else -1 if grad[1] < 0.5 else 0,
+        }
+        return {"net": {"xavier_normal": cell, "he_normal": cell}}
 
     return {
-        "stall_error": 0.8,
         "by_depth": {
             "22": {
-                "xavier_normal": g(x22),
-                "he_normal": g(h22),
+                "xavier_normal": g(x22, "xavier_normal"),
+                "he_normal": g(h22, "he_normal"),
                 "ratio_xavier_over_he": r(sum(r22) / 2, *r22),
+                "grad_at_init": grads(22),
             },
             "30": {
-                "xavier_normal": g(x30),
-                "he_normal": g(h30),
+                "xavier_normal": g(x30, "xavier_normal"),
+                "he_normal": g(h30, "he_normal"),
                 "ratio_xavier_over_he": r(3.0, 2.0, None, "lower"),
+                "grad_at_init": grads(30),
             },
         },
     }
@@ -219,12 +295,16 @@ def _he(x30=(0.85, 0.9), h30=(0.1, 0.3), x22=(0.1, 0.3), h22=(0.1, 0.3), r22=(1.
     "s, want",
     [
         (_he(), HELD),
-        (_he(x30=(0.2, 0.4)), NOT_HELD),  # Xavier trains at 30 layers
-        (_he(h30=(0.85, 0.9)), NOT_HELD),  # He stalls too
-        (_he(x22=(0.85, 0.9)), NOT_HELD),  # Xavier already stalls at 22
+        (_he(x30=(0.0, 0.37)), NOT_HELD),  # Xavier trains at 30 layers
+        (_he(h30=(0.63, 1.0)), NOT_HELD),  # He stalls too
+        (_he(x22=(0.63, 1.0)), NOT_HELD),  # Xavier already stalls at 22
         (_he(r22=(0.4, 0.8)), NOT_HELD),  # Xavier earlier at 22
-        (_he(x30=(0.7, 0.9)), INCONCLUSIVE),  # straddles the stall line
+        (_he(grad=(0.1, 0.3)), NOT_HELD),  # gradient at init far below the theory
+        (_he(x30=(0.3, 0.9)), INCONCLUSIVE),  # the stall share straddles 1/2
         (_he(r22=(0.8, 1.5)), INCONCLUSIVE),
+        (_he(diverged=False), INCONCLUSIVE),  # lrs above the search untested
+        (_he(learned=(3.0,)), INCONCLUSIVE),  # a Xavier tuning run learned at some lr
+        (_he(grad=(0.4, 1.5)), INCONCLUSIVE),
     ],
 )
 def test_he_30_layer(s, want):
@@ -305,53 +385,40 @@ def test_selu_fixed_point(s, want):
 # --------------------------------------------------------------------------- claim 7
 
 
-def _pair(lo, hi):
-    return {"n_seeds": 8, "n_pairs": 48, "mean": (lo + hi) / 2, "ci95": [lo, hi]}
-
-
-def _dead(lr=(0.1, 0.2), bias=(-0.05, -0.01)):
+def _dead_arm(died_bias0, shift_ci, label="CNN 8-8-16, LeCun-normal"):
+    """An arm: runs that died (of 10) per lr at bias 0, and the bias-0.01 onset-shift CI."""
+    cells = [
+        {"died": {"k": k, "n": 10, "p": k / 10, "ci95": _common.proportion_ci(k, 10)}}
+        for k in died_bias0
+    ]
     return {
-        "lr_test": {"small": 0.01, "large": 0.6, **_pair(*lr)},
-        "bias_pairs": {"all": _pair(*bias)},
-        "init_pairs": {"lecun_normal - he_normal": _pair(-0.01, 0.02)},
-        "n_diverged": 0,
-        "pre_activation_rms_at_init": 1.0,
+        "label": label,
+        "biases": [0.0, 0.01],
+        "by_bias": {"0": {"cells": cells, "death_onset": {"lr": 0.3}}},
+        "shifts": {"0.01": {"mean": sum(shift_ci) / 2, "ci95": list(shift_ci), "n_seeds": 10}},
     }
+
+
+def _dead(died=(0, 2, 9, 10), shift=(0.5, 2.0)):
+    return {"arms": [_dead_arm(died, shift), _dead_arm((0, 1, 9, 10), (1.0, 2.0), "MLP")]}
 
 
 @pytest.mark.parametrize(
     "s, want",
     [
-        (_dead(), HELD),  # more dead at the large lr, fewer with bias 0.01
-        (_dead(bias=(0.01, 0.05)), NOT_HELD),
-        (_dead(lr=(-0.2, -0.1)), NOT_HELD),
-        (_dead(lr=(-0.01, 0.1)), INCONCLUSIVE),
-        (_dead(bias=(-0.02, 0.01)), INCONCLUSIVE),
+        (_dead(), HELD),  # death sets in inside the grid; bias 0.01 moves it to larger lrs
+        (_dead(shift=(-2.0, -0.5)), NOT_HELD),  # the bias makes ReLUs die at smaller lrs
+        (_dead(shift=(-0.5, 0.5)), NOT_HELD),  # moves death by less than one grid step
+        (_dead(died=(0, 1, 0, 1)), NOT_HELD),  # no lr kills half the runs
+        (_dead(died=(0, 2, 7, 8)), INCONCLUSIVE),  # death never established
+        (_dead(shift=(-0.5, 1.5)), INCONCLUSIVE),
     ],
 )
 def test_dead_relu(s, want):
     assert dead_relu.verdict(s)[0] == want
 
 
-# --------------------------------------------------------------------------- claim 8
-
-
-def _sat(sig_tanh, tanh_relu):
-    return {"ratios": {"sigmoid/tanh": sig_tanh, "tanh/relu": tanh_relu}}
-
-
-@pytest.mark.parametrize(
-    "s, want",
-    [
-        (_sat(r(2.0, 1.5, 3.0), r(1.3, 1.1, 1.6)), HELD),  # sigmoid slowest, relu fastest
-        (_sat(r(0.6, 0.4, 0.8), r(1.3, 1.1, 1.6)), NOT_HELD),
-        (_sat(r(2.0, 1.5, 3.0), r(0.7, 0.5, 0.9)), NOT_HELD),
-        (_sat(r(2.0, 1.5, 3.0), r(1.0, 0.8, 1.2)), INCONCLUSIVE),
-        (_sat(r(None, None, None, "undetermined"), r(1.3, 1.1, 1.6)), INCONCLUSIVE),
-    ],
-)
-def test_saturation(s, want):
-    assert saturation.verdict(s)[0] == want
+# Claim 8 (saturation): tests/bench/test_claim_saturation.py.
 
 
 def test_verdicts_do_not_modify_the_summary():
@@ -504,10 +571,30 @@ def test_factor_effects_interval_covers_the_point_and_flags_unreached_medians():
     lo, hi = fe["init"]["ci"]
     assert lo < fe["init"]["factor"] < hi and lo > 1.5
     assert fe["input"]["ci"][0] < 1 < fe["input"]["ci"][1]
+    # tanh never reaches the target in B: its median is at least the budget, so log r(B) and
+    # every effect with a positive coefficient on it are lower bounds, the interaction too
+    # (+B), while nothing bounds an effect from both sides.
     cells["B"]["tanh"] = _sample([1000.0] * 8, reached=[False] * 8)
     fe = relu_vs_tanh.factor_effects(cells, n_boot=200)
-    assert fe["init"]["factor"] is None and fe["init"]["ci"] == [None, None]
-    assert fe["init"]["nonfinite_resamples"] == 1.0
+    relu_meds = {c: np.median(cells[c]["relu"].time) for c in cells}
+    tanh_meds = {c: np.median(cells[c]["tanh"].time) for c in ("A", "init", "input")}
+    log_r = {c: np.log(tanh_meds[c] / relu_meds[c]) for c in tanh_meds}
+    log_r["B"] = np.log(1000.0 / relu_meds["B"])
+    want_init = np.exp(0.5 * (log_r["init"] + log_r["B"] - log_r["A"] - log_r["input"]))
+    assert fe["init"]["factor"] == pytest.approx(want_init)
+    assert fe["init"]["bound"] == fe["input"]["bound"] == fe["interaction"]["bound"] == "lower"
+    assert fe["init"]["censored_resamples"] == 1.0
+    # relu never reaches it in the init swap: log r(init) is an upper bound; the init effect
+    # (+init) becomes an upper bound, the input effect (-init) a lower bound.
+    cells["B"]["tanh"] = cells["A"]["tanh"]
+    cells["init"]["relu"] = _sample([1000.0] * 8, reached=[False] * 8)
+    fe = relu_vs_tanh.factor_effects(cells, n_boot=200)
+    assert fe["init"]["bound"] == "upper" and fe["input"]["bound"] == "lower"
+    # both conflict: tanh censored in B pushes the init effect up, relu in init pushes it down
+    cells["B"]["tanh"] = _sample([1000.0] * 8, reached=[False] * 8)
+    fe = relu_vs_tanh.factor_effects(cells, n_boot=200)
+    assert fe["init"]["bound"] == "undetermined" and fe["init"]["factor"] is None
+    assert fe["input"]["bound"] == "lower"  # +B lower, -init lower: both push it up
 
 
 def test_at_target_reads_the_first_evaluation_after_step_0():
