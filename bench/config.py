@@ -136,6 +136,14 @@ DEFAULTS: dict[str, Any] = {
     # the last val_size training examples are held out from training; every run records its
     # error on them (and on the test split) at the end and where it reached the target
     "val_size": 0,
+    # hidden activations phi(h) - act_offset (one number, or one per hidden layer): a centred
+    # variant with phi' unchanged (sigmoid - 1/2 is act_offset = 0.5)
+    "act_offset": 0.0,
+    # initialise each bias after a hidden layer as bias_init + W @ offset, so that at init the
+    # network computes exactly the function of act_offset = 0 (MLP only)
+    "fold_offset": False,
+    # diagnostics: |phi'| below this fraction of its maximum counts as saturated
+    "saturation_rtol": 0.01,
 }
 # Keys that leave the run id unchanged while diagnostics are off (runs made before they
 # existed keep their id).
@@ -152,6 +160,7 @@ LATER_KEYS: tuple[str, ...] = (
     "val_size",
 )
 LATER_KEYS += ("pool_type", "architecture")
+LATER_KEYS += ("act_offset", "fold_offset", "saturation_rtol")
 POOL_TYPES = ("max", "avg")
 # CNN topologies by name -> their pool types (None: as ``pool_type`` says). cuda-convnet's
 # layers-18pct.cfg: conv 5x5 (32) -> max-pool 3/2 -> conv 5x5 (32) -> avg-pool 3/2 -> conv 5x5
@@ -319,6 +328,10 @@ class GroupStatic:
     pool_type: str | tuple[str, ...] = "max"  # one for every layer, or one per conv layer
     target: float = 0.0  # training error target (what early_exit waits for)
     early_exit: int = 0  # evaluations at or below target before a lane stops (0: never)
+    # phi(h) - act_offset: one for every hidden layer, or one per hidden layer (conv layer)
+    act_offset: float | tuple[float, ...] = 0.0
+    fold_offset: bool = False  # MLP: biases start at bias_init + W @ offset (same function)
+    saturation_rtol: float = 0.01  # diagnostics: |phi'| < this x max |phi'| is saturated
 
     @property
     def num_diags(self) -> int:
@@ -370,6 +383,9 @@ class SweepConfig:
     val_size: int = 0
     pool_type: str | tuple[str, ...] = "max"
     architecture: str = "alexnet"
+    act_offset: float | tuple[float, ...] = 0.0
+    fold_offset: bool = False
+    saturation_rtol: float = 0.01
 
     def resolved(self) -> dict[str, Any]:
         """The full resolved config as plain JSON data (what the run directory stores)."""
@@ -382,6 +398,8 @@ class SweepConfig:
             elif f.name == "data":
                 out[f.name] = dict(v)
             elif f.name == "tuning_seeds" or (f.name == "init_std" and isinstance(v, tuple)):
+                out[f.name] = list(v)
+            elif f.name == "act_offset" and isinstance(v, tuple):
                 out[f.name] = list(v)
             else:
                 out[f.name] = v
@@ -495,6 +513,35 @@ def _check_init_std(v: Any, axes: Mapping[str, tuple]) -> float | tuple[float, .
     if len(stds) != n:
         raise _err("init_std", f"{len(stds)} stds for the {n} weight layers of {net}", hint)
     return stds[0] if len(set(stds)) == 1 else stds
+
+
+def _check_offset(d: Mapping[str, Any], axes: Mapping[str, tuple]) -> dict[str, Any]:
+    """``act_offset`` (one finite number, or a list with one per hidden layer of every network
+    of the sweep; equal values are stored as one), ``fold_offset`` and ``saturation_rtol``."""
+    v = d["act_offset"]
+    offset: float | tuple[float, ...]
+    if isinstance(v, list):
+        hint = "give one number, or one per hidden layer (mlp: depth; cnn: len(channels))"
+        offs = tuple(_check_float("act_offset", x) for x in v)
+        sizes = {n - 1 for n in _weight_layers(axes)}  # hidden layers = weight layers - 1
+        if not offs or sizes != {len(offs)}:
+            raise _err("act_offset", f"{len(offs)} offsets for {sorted(sizes)} hidden layers", hint)
+        offset = offs[0] if len(set(offs)) == 1 else offs
+    else:
+        offset = _check_float("act_offset", v)
+    fold = d["fold_offset"]
+    if not isinstance(fold, bool):
+        raise _err("fold_offset", f"expected true or false, got {fold!r}", "use fold_offset = true")
+    if fold and "cnn" in axes["model"]:
+        raise _err(
+            "fold_offset",
+            "the CNN's zero padding makes the fold inexact at the borders",
+            'use fold_offset = true with model = "mlp" only',
+        )
+    rtol = _check_float("saturation_rtol", d["saturation_rtol"], positive=True)
+    if rtol > 1:
+        raise _err("saturation_rtol", f"must be in (0, 1], got {rtol}", "use e.g. 0.1")
+    return {"act_offset": offset, "fold_offset": fold, "saturation_rtol": rtol}
 
 
 def parse(raw: Mapping[str, Any]) -> SweepConfig:
@@ -633,6 +680,7 @@ def parse(raw: Mapping[str, Any]) -> SweepConfig:
         diagnostics=diagnostics,
         diag_every=diag_every,
         diag_size=_check_int("diag_size", d["diag_size"], 1),
+        **_check_offset(d, axes),
     )
     from bench import data  # numpy, hence after the checks that need nothing
 
@@ -780,6 +828,9 @@ def expand(cfg: SweepConfig) -> list[tuple[GroupStatic, list[dict[str, Any]]]]:
             diag_size=cfg.diag_size,
             target=cfg.target,
             early_exit=cfg.early_exit,
+            act_offset=cfg.act_offset,
+            fold_offset=cfg.fold_offset,
+            saturation_rtol=cfg.saturation_rtol,
         )
         groups.setdefault(static)
     out = []

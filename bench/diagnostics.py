@@ -20,17 +20,20 @@ conv layers) for each name in ``METRICS``:
   example (dead for the data, not for one batch). A unit is a neuron of the MLP, a
   (layer, channel) of the CNN (so every position of every example must be 0).
 - ``saturation_fraction``: fraction of (unit, example) pairs (and positions) with
-  ``|phi'(h)| < 1% of activations.info(name).max_derivative`` (at the default hyperparameter);
-  relu's zero side counts as saturated.
-- ``sparsity``: fraction of exact zeros in the activations ``phi(h_l)``.
+  ``|phi'(h)| < saturation_rtol x activations.info(name).max_derivative`` (at the default
+  hyperparameter; the config's ``saturation_rtol``, default 1%); relu's zero side counts as
+  saturated.
+- ``sparsity``: fraction of exact zeros in the raw activations ``phi(h_l)`` (before any
+  ``act_offset``).
 - ``same_sign_fraction``: among (example, unit) pairs whose per-example weight gradient is not
   zero, the fraction whose incoming weight gradients all share one sign. For a dense layer the
   per-example gradient of unit j is ``a * delta_j`` (``a`` the layer's input), so this happens
   iff the nonzero inputs of the example all have one sign: 1 after an all-positive activation
   (sigmoid, relu), near 0 after a zero-centred one (tanh). For a conv layer the per-example
   gradient sums over positions and is computed explicitly. NaN when no gradient is nonzero.
-- ``act_mean``, ``act_var``: mean and variance of the activations ``phi(h_l)`` over examples,
-  units and positions (the SELU fixed point is 0 and 1).
+- ``act_mean``, ``act_var``: mean and variance of the activations ``phi(h_l) - act_offset``
+  (what the next layer sees) over examples, units and positions (the SELU fixed point is 0
+  and 1).
 
 During training (``diagnostics = true`` in a sweep) ``bench.train`` measures them at step 0
 and every ``diag_every`` steps on the first ``min(diag_size, eval_size)`` training examples and
@@ -68,7 +71,7 @@ METRICS = (
     "act_mean",
     "act_var",
 )
-SATURATION_RTOL = 0.01  # |phi'| below this fraction of its maximum counts as saturated
+SATURATION_RTOL = 0.01  # default of the config's saturation_rtol
 
 
 def _one_sign(g: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
@@ -101,11 +104,12 @@ def _same_sign_counts(a: jax.Array, delta: jax.Array) -> tuple[jax.Array, jax.Ar
     return jnp.sum(same), jnp.sum(nonzero)
 
 
-def _layer(phi, max_derivative, p, g, lay, gh, hp, n):
+def _layer(phi, max_derivative, rtol, p, g, lay, gh, hp, n):
     """Scalars of one hidden layer: its params p, their gradients g, its trace lay, the
-    gradient gh of the mean loss with respect to its pre-activation, n examples."""
+    gradient gh of the mean loss with respect to its pre-activation, n examples; |phi'| below
+    rtol x max_derivative is saturated."""
     h, post = lay["pre"], lay["post"]
-    _, vjp = jax.vjp(lambda h: phi(h, p, hp), h)  # elementwise: a vjp of ones is phi'(h)
+    raw, vjp = jax.vjp(lambda h: phi(h, p, hp), h)  # elementwise: a vjp of ones is phi'(h)
     (dphi,) = vjp(jnp.ones_like(h))
     per_unit = tuple(range(h.ndim - 1))  # examples and positions; the last axis is the unit
     same, nonzero = _same_sign_counts(lay["input"], gh)
@@ -115,8 +119,8 @@ def _layer(phi, max_derivative, p, g, lay, gh, hp, n):
         "q": jnp.mean(h**2),
         "grad_sq": jnp.mean((n * gh) ** 2),  # n * d(mean loss) = d(own loss) per example
         "dead_fraction": jnp.mean(jnp.all(dphi == 0, axis=per_unit)),
-        "saturation_fraction": jnp.mean(jnp.abs(dphi) < SATURATION_RTOL * max_derivative),
-        "sparsity": jnp.mean(post == 0),
+        "saturation_fraction": jnp.mean(jnp.abs(dphi) < rtol * max_derivative),
+        "sparsity": jnp.mean(raw == 0),
         "same_sign_fraction": jnp.where(nonzero > 0, same / jnp.maximum(nonzero, 1), jnp.nan),
         "act_mean": jnp.mean(post),
         "act_var": jnp.var(post),
@@ -127,7 +131,7 @@ def make_measure(static: GroupStatic, in_shape: tuple[int, ...], num_classes: in
     """``measure(params, hp, x, y) -> {metric: (L,) array}``, traceable (used inside the scan)."""
     model = models.make_model(static, in_shape, num_classes)
     max_derivative = float(activations.info(static.activation).max_derivative)
-    layer = functools.partial(_layer, model.phi, max_derivative)
+    layer = functools.partial(_layer, model.phi, max_derivative, static.saturation_rtol)
 
     def measure(params, hp, x, y):
         def loss(params, eps):

@@ -10,6 +10,14 @@
   images (N, H, W, C) use 2-D convolutions, so one code path serves both. Convolutions and
   pools are ``bench.layers``' (autodiff's gradients, fast inside XLA CPU's loops).
 
+``static.act_offset`` (one number, or one per hidden layer) is subtracted from every hidden
+activation, ``phi(h) - c_l``, before the next layer (and before the CNN's pooling): a centred
+variant whose derivative is phi's. ``Model.phi`` stays the raw activation. With
+``static.fold_offset`` (MLP) the bias of each layer fed by hidden layer l starts at
+``bias_init + c_l * sum_i W_ij``, so at init the network computes exactly the function it
+would without the offset; only the parametrisation (the inputs the weight gradients see)
+differs. With the default offset 0 no operation is added.
+
 ``hp`` holds the traced per-configuration values: ``init_scale`` (sigma_w, multiplies every
 initial weight), ``bias_init`` (constant initial bias) and ``slope`` (the activation's first
 hyperparameter; for PReLU the initial value of the trained slope, one per layer or per channel).
@@ -207,10 +215,22 @@ def _slope_init(static: GroupStatic, hp, n_channels: int) -> jax.Array:
     return jnp.full(shape, hp["slope"], jnp.float32)
 
 
+def offsets(static: GroupStatic) -> tuple[float, ...]:
+    """``act_offset`` of each hidden layer (MLP: depth, CNN: conv layers)."""
+    c = static.act_offset
+    n = static.depth
+    out = tuple(float(x) for x in c) if isinstance(c, tuple) else (float(c),) * n
+    if len(out) != n:
+        raise ValueError(f"act_offset: {len(out)} offsets for {n} hidden layers")
+    return out
+
+
 def make_mlp(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -> Model:
     act, slope_name, trained = _activation(static)
     n_in, width, depth = math.prod(in_shape), static.width, static.depth
     assert width is not None
+    offs = offsets(static)
+    centred = any(offs)
 
     def init(key, hp):
         specs = [
@@ -223,6 +243,11 @@ def make_mlp(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -
         for layer, n in ((first, width), (head, num_classes)):
             layer["b"] = jnp.full((n,), hp["bias_init"], jnp.float32)
         hidden["b"] = jnp.full((depth - 1, width), hp["bias_init"], jnp.float32)
+        if static.fold_offset and centred:
+            # W (phi - c) + (b + W c) = W phi + b: the same function, inputs centred.
+            c = jnp.asarray(offs, jnp.float32)
+            hidden["b"] = hidden["b"] + c[:-1, None] * jnp.sum(hidden["w"], axis=-2)
+            head["b"] = head["b"] + c[-1] * jnp.sum(head["w"], axis=0)
         if trained:
             first["slope"] = _slope_init(static, hp, width)
             hidden["slope"] = jnp.broadcast_to(
@@ -240,18 +265,25 @@ def make_mlp(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -
         eps = perturb if perturb is not None else {"first": None, "hidden": None}
         pre = _add(x @ params["first"]["w"] + params["first"]["b"], eps["first"])
         h = phi(pre, params["first"], hp)
+        if centred:
+            h = h - offs[0]
         first = {"input": x, "pre": pre, "post": h} if capture else None
+        # The offsets of layers 2.. ride along the scan (None, hence nothing, when all zero).
+        rest = jnp.asarray(offs[1:], jnp.float32) if centred else None
 
         def layer(h, p_eps):
-            p, e = p_eps
+            p, e, c = p_eps
             pre = _add(h @ p["w"] + p["b"], e)
             out = phi(pre, p, hp)
+            if c is not None:
+                out = out - c
             return out, ({"input": h, "pre": pre, "post": out} if capture else None)
 
         # Shallow stacks are unrolled: a CPU while-loop step costs about as much as a small
         # layer; deep ones stay a loop, so compile time does not grow with depth.
         unroll = depth - 1 <= MAX_UNROLLED_LAYERS
-        h, hidden = lax.scan(layer, h, (params["hidden"], eps["hidden"]), unroll=unroll)
+        xs = (params["hidden"], eps["hidden"], rest)
+        h, hidden = lax.scan(layer, h, xs, unroll=unroll)
         return h @ params["head"]["w"] + params["head"]["b"], {"first": first, "hidden": hidden}
 
     def apply(params, x, hp, perturb=None):
@@ -283,6 +315,9 @@ def make_cnn(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -
     if len(kinds) != len(channels):
         raise ValueError(f"pool_type: {len(kinds)} pool types for {len(channels)} conv layers")
     pools = [functools.partial(_POOLS[k], window=static.pool, stride=2) for k in kinds]
+    offs = offsets(static)
+    if static.fold_offset and any(offs):
+        raise ValueError("fold_offset: MLP only (zero padding makes the fold inexact)")
 
     def out_features():
         size = list(spatial)
@@ -326,10 +361,12 @@ def make_cnn(static: GroupStatic, in_shape: tuple[int, ...], num_classes: int) -
         eps = perturb if perturb is not None else [None] * len(channels)
         captured = []
         # channel counts differ: no scan
-        for p, e, pool in zip(params["convs"], eps, pools, strict=True):
+        for p, e, pool, c in zip(params["convs"], eps, pools, offs, strict=True):
             inp = h
             pre = _add(layers.conv(h, p["w"]) + p["b"], e)
             h = phi(pre, p, hp)
+            if c:
+                h = h - c
             if capture:
                 captured.append({"input": inp, "pre": pre, "post": h})
             h = pool(h)

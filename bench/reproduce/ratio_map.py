@@ -156,7 +156,7 @@ def analyse(records: list[dict[str, Any]], p: dict[str, Any], sp: dict[str, Any]
     return {
         "target": sp["target"],
         "steps": sp["steps"],
-        "width": sp["width"],
+        "width": sp.get("width"),
         "cells": cells,
         "counts": _counts(cells),
         "largest_ratio_cell": (

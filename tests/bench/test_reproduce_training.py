@@ -32,9 +32,12 @@ CLAIMS = {
             "diagnostics",
         ],
     ),
-    "he-30-layer": (["curves.png"], ["by_depth", "stall_definition"]),
+    "he-30-layer": (
+        ["curves.png", "lr_search.png", "gradient_at_init.png"],
+        ["by_depth", "stall_definition", "noise", "stall_fraction"],
+    ),
     "ratio-map": (["ratio_map.png", "steps_map.png"], ["cells", "critical_sigma_w", "counts"]),
-    "activation-league": (["league.png"], ["ranking", "spearman_steps_vs_error"]),
+    "activation-league": (["league.png", "tuning.png"], ["ranking", "activations", "answer"]),
 }
 
 REPORT_SECTIONS = ("## Claim", "## Setup", "## Results", "## Verdict")

@@ -529,6 +529,11 @@ def test_ratio_map_analysis_matches_cells_by_depth_and_sigma_w():
     assert ratio_map.verdict(s)[0] == HELD
     top = s["largest_ratio_cell"]
     assert (top["depth"], top["sigma_w"]) == (2, 2.0) and "sigma_w 2" in ratio_map.verdict(s)[1]
+    answer = ratio_map.answer(s)
+    assert "ReLU is measurably faster (95% CI of tanh/relu above 1) in 1 cells and tanh in 1" in (
+        answer
+    )
+    assert "3.00 [" in answer and "at depth 2, sigma_w 2" in answer
 
 
 # --------------------------------------------------------------------------- claim 1 analysis
