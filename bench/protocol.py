@@ -131,15 +131,24 @@ def stage_config(
 # --------------------------------------------------------------------------- lr search (pure)
 
 
+COLLAPSED_ERROR = 1.0  # above any error of a run that learned, below a diverged run's +inf
+
+
 def lr_score(records: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
     """(KM median steps to target, median minimum training error) of one lr's runs: smaller is
-    better, compared in that order. Failed runs count as never reaching the target and as an
-    error of +inf."""
+    better, compared in that order. Failed runs count as never reaching the target; a
+    collapsed run (stuck at chance) as an error of 1, a diverged one as +inf, so that where no
+    lr learns the search settles on the largest lr that does not blow up (a larger one that
+    diverges closes the bracket) instead of climbing through diverging lrs."""
     sample = stats.sample(records)
     median = stats.km_median(sample.time, sample.event) if records else math.inf
     errs = [
-        math.inf if f or r.get("min_train_error") is None else float(r["min_train_error"])
-        for r, f in zip(records, sample.failed, strict=True)
+        math.inf
+        if o == "diverged" or r.get("min_train_error") is None
+        else COLLAPSED_ERROR
+        if o == "collapsed"
+        else float(r["min_train_error"])
+        for r, o in zip(records, sample.outcomes, strict=True)
     ]
     return median, float(np.median(errs)) if errs else math.inf
 

@@ -50,7 +50,6 @@ from bench.reproduce._common import (
     save_figure,
     select,
     side,
-    slim_curves,
     slim_stages,
     tuned_sweep,
     write_report,
@@ -184,7 +183,6 @@ def analyse(
     stall share and onset, KM steps to target; per depth the paired ratio Xavier/He."""
     meas = [r for r in records if r["stage"] == "measure"]
     tune = [r for r in records if r["stage"] == "tune"]
-    check = [r for r in records if r["stage"] == "stall_check"]
     rows = {(x["depth"], x["init"]): x for x in p["settings"]}
     budget, line = sp["steps"], noise["line"]
     by_depth: dict[str, Any] = {}
@@ -195,11 +193,7 @@ def analyse(
             if row is None:
                 continue
             rs = select(meas, depth=d, init=init)
-            # where every tuning lr failed, the stall is read at the largest lr that never
-            # diverged (stall_check_lrs), not at the protocol's pick (the largest lr tried)
-            chk = select(check, depth=d, init=init)
-            stall_runs = chk or rs
-            onsets = [r.get("onset") for r in stall_runs]
+            onsets = [r.get("onset") for r in rs]
             n_stall = sum(stalled(o, budget) for o in onsets)
             lrs = []
             for lr in sorted(
@@ -239,15 +233,12 @@ def analyse(
                 "first_diverging_lr": first_div,
                 "learned_below_divergence": [x["lr"] for x in lrs if x["learned"]],
                 **km(rs),
-                "stall_lr": float(stall_runs[0]["lr"]) if stall_runs else None,
-                "stall_check": bool(chk),
-                "stall_runs_diverged": sum(bool(r.get("diverged")) for r in stall_runs),
                 "measured_diverged": sum(bool(r.get("diverged")) for r in rs),
                 "onset_per_seed": onsets,
                 "onset": _km_onsets(onsets, budget),
                 "stalled": n_stall,
-                "n_stall_runs": len(stall_runs),
-                "stall_share_ci": proportion_ci(n_stall, len(stall_runs)),
+                "n_stall_runs": len(rs),
+                "stall_share_ci": proportion_ci(n_stall, len(rs)),
                 "final_error_median": float(np.median([_final_error(r) for r in rs])),
             }
         x, h = select(meas, depth=d, init="xavier_normal"), select(meas, depth=d, init="he_normal")
@@ -335,9 +326,8 @@ def _parts(s: dict[str, Any]) -> dict[str, tuple[str, str]]:
     word = {1: "stalled", -1: "trained", 0: "unclear (CI of the stall share straddles 1/2)"}
 
     def share_txt(g: dict[str, Any]) -> str:
-        at = f" at lr {g['stall_lr']:g}" if g.get("stall_check") else ""
         return (
-            f"{g['stalled']}/{g['n_stall_runs']} runs stalled{at} "
+            f"{g['stalled']}/{g['n_stall_runs']} runs stalled "
             f"{fmt_interval(g['stall_share_ci'], 2)}"
         )
 
@@ -420,13 +410,7 @@ def answer(s: dict[str, Any], st: str) -> str:
         if g
         else ""
     )
-    where = (
-        f"at lr {fmt_num(xd['stall_lr'])}, the largest lr at which no tuning run diverged (the "
-        f"protocol's pick, the largest lr tried, {fmt_num(xd['lr'])}, diverged in "
-        f"{xd['measured_diverged']}/{xd['n']} measurement runs)"
-        if xd.get("stall_check")
-        else f"at its tuned lr {fmt_num(xd['lr'])}"
-    )
+    where = f"at its tuned lr {fmt_num(xd['lr'])}"
     return (
         f"**{st.capitalize()}.** At {depths[-1]} layers Xavier init stalled in {xd['stalled']}/"
         f"{xd['n_stall_runs']} runs on the measurement seeds (no training error below chance "
@@ -548,7 +532,7 @@ def _plot_curves(ctx: Context, s: dict[str, Any], pairs, sp) -> str:
             ys = np.stack([_filled(c["eval_error"], bool(r.get("diverged"))) for r, c in rs])
             steps = np.asarray(rs[0][1]["eval_steps"])
             med, lo, hi = _median_band(ys)
-            lr = g["stall_lr"] if g.get("stall_check") else g["lr"]
+            lr = g["lr"]
             ax.plot(steps, med, color=COLORS[init], lw=2, label=f"{LABEL[init]}, lr {lr:g}")
             ax.fill_between(steps, lo, hi, color=COLORS[init], alpha=0.2)
         ax.axhline(sp["target"], color="k", ls=":", lw=1, label=f"target {sp['target']:g}")
@@ -673,8 +657,7 @@ def report(ctx: Context, sp: dict[str, Any], s: dict[str, Any], figs: list[str])
                     depth,
                     LABEL[init],
                     f"{g['lr']:g}" + ("" if g["bracket_closed"] else " (open)"),
-                    f"{g['stalled']}/{g['n_stall_runs']} {fmt_interval(g['stall_share_ci'], 2)}"
-                    + (f" at lr {g['stall_lr']:g} (stall check)" if g["stall_check"] else ""),
+                    f"{g['stalled']}/{g['n_stall_runs']} {fmt_interval(g['stall_share_ci'], 2)}",
                     fmt_km(g["onset"], budget),
                     onsets,
                     fmt_km(g, budget),
@@ -765,10 +748,10 @@ run's onset is its first evaluation at or below that line; a run **stalls** when
 in the first K = {s["stall_fraction"]:.0%} of the budget: half the budget is several times the
 onset of every net that trains here, and leaves the second half to show whether a stall is a
 late start. Diverged runs stall; runs with no onset are censored at the budget in the KM onset.
-Where no tuning lr reached the target (every lr a failure), the protocol's tie-break picks the
-largest lr tried, where the net diverges; the stall is then read from a **stall check**: the
-same measurement seeds at the largest lr at which no tuning run diverged (the most favourable lr
-that does not blow up), its runs under `stall_check/`.
+Where no tuning lr reaches the target, the protocol (`bench.protocol.lr_score`) ranks a run
+stuck at chance above a diverged one, so the search settles on the largest lr that does not
+diverge, with a diverging lr above it closing the bracket: the lr most favourable to learning
+that does not blow up, where the stall is read.
 
 {protocol_md(s["protocol"])}
 
@@ -808,18 +791,8 @@ trained on ImageNet for far longer. Under Xavier the gradient reaching the first
 budget; the stall window K and the noise line are stated in the setup.
 """
     data = {**s, "status": st, "results_bytes": dir_size(ctx.out_dir)}
-    notes = [
-        f"{depth} layers, {LABEL[init]}: the stall and onset columns come from the stall check "
-        f"at lr {g['stall_lr']:g} ({g['stall_runs_diverged']}/{g['n_stall_runs']} diverged); "
-        f"the tuned-lr columns from the protocol's measurement at lr {g['lr']:g} "
-        f"({g['measured_diverged']}/{g['n']} diverged)."
-        for depth, d in s["by_depth"].items()
-        for init, g in ((i, d.get(i)) for i in INITS)
-        if g and g["stall_check"]
-    ]
     results_md = (
         f"{ratio_table}\n\n{table}\n\n"
-        + "".join(n + "\n\n" for n in notes)
         + summary._LEGEND
         + "\n\n### The lr search: does Xavier stall at every lr?\n\n"
         + "Tuning seeds; learned: the lowest training error in the budget beat the noise line.\n\n"
@@ -841,44 +814,6 @@ budget; the stall window K and the noise line are stated in the setup.
     )
 
 
-def stall_check_lrs(p: Mapping[str, Any]) -> dict[tuple[int, str], float]:
-    """(depth, init) -> the lr to read its stall at, for the settings where no tuning lr
-    reached the target: every lr then scores as a failure, the protocol's tie-break takes the
-    largest lr tried, and that is where the net diverges. The stall is read instead at the
-    largest tuning lr at which no tuning run diverged: the most favourable lr for learning
-    that does not blow up."""
-    out = {}
-    for row in p["settings"]:
-        if any(g["median_steps"] is not None for g in row["tuning"]):
-            continue
-        ok = [g["lr"] for g in row["tuning"] if not g["diverged"]]
-        if ok and max(ok) != row["lr"]:
-            out[(row["depth"], row["init"])] = float(max(ok))
-    return out
-
-
-def _stall_check(ctx: Context, sp: dict[str, Any], lrs: Mapping[tuple[int, str], float]):
-    """Plain sweeps of the stall-check settings on the measurement seeds (under
-    ``<out_dir>/stall_check``): (record with stage "stall_check", curves) pairs."""
-    from bench import config
-    from bench.sweep import run_sweep
-
-    pairs = []
-    for (depth, init), lr in sorted(lrs.items()):
-        raw = {**sp, "experiment": "he_30_layer-stall_check", "protocol": "grid"}
-        raw.update(depth=depth, init=init, lr=lr)
-        for k in ("tuning_seeds", "lr_extensions"):
-            raw.pop(k, None)
-        if ctx.data_dir:
-            raw["data_dir"] = ctx.data_dir
-        run_dir = run_sweep(
-            config.parse(raw), ctx.out_dir / "stall_check", progress=False, report=False
-        )
-        recs, curves = summary.load_run(run_dir)
-        pairs += [({**r, "stage": "stall_check"}, curves.get(r["config_id"], {})) for r in recs]
-    return pairs
-
-
 def _run_key(r: Mapping[str, Any]) -> tuple:
     return (r["depth"], r["init"], float(r["lr"]), r["seed"])
 
@@ -891,27 +826,19 @@ def run(ctx: Context) -> dict[str, Any]:
     noise = noise_line(np.asarray(ds.y_train[: sp["eval_size"]]))
     grads = measure_gradients(sp, gs, ds)
     t = tuned_sweep(ctx, sp)
-    checks = _stall_check(ctx, sp, stall_check_lrs(t.protocol))
     pairs = measured_curves(t)
     # measured_curves' records carry no stage: tag them
     onsets = {
-        (stage, *_run_key(r)): onset_step(c["eval_steps"], c["eval_error"], noise["line"])
-        for stage, group in (("measure", pairs), ("stall_check", checks))
-        for r, c in group
+        _run_key(r): onset_step(c["eval_steps"], c["eval_error"], noise["line"])
+        for r, c in pairs
         if "eval_error" in c
     }
     records = [
-        {**r, "onset": onsets.get((r["stage"], *_run_key(r)))} if r["stage"] != "tune" else r
-        for r in [*t.records, *(r for r, _ in checks)]
+        {**r, "onset": onsets.get(_run_key(r))} if r["stage"] == "measure" else r for r in t.records
     ]
     s = analyse(records, t.protocol, sp, noise, grads)
     s["run_dir"] = str(t.root)
     s["grad_spec"] = gs
-    # the figure shows the runs the stall is read from
-    chk = {(r["depth"], r["init"]) for r, _ in checks}
-    shown = [(r, c) for r, c in pairs if (r["depth"], r["init"]) not in chk] + checks
-    figs = [_plot_curves(ctx, s, shown, sp), _plot_lr(ctx, s), _plot_grad(ctx, s)]
+    figs = [_plot_curves(ctx, s, pairs, sp), _plot_lr(ctx, s), _plot_grad(ctx, s)]
     slim_stages(t, every=10)
-    for d in sorted((ctx.out_dir / "stall_check").glob("*/*/")):
-        slim_curves(d, every=10)
     return report(ctx, sp, s, figs)

@@ -163,40 +163,19 @@ def _row(depth, init, lr, tuning):
     }
 
 
-def test_stall_check_reads_the_largest_lr_that_did_not_diverge():
-    p = {
-        "settings": [
-            # every lr failed; the protocol picked 100, where it diverges: read the stall at 3
-            _row(
-                30,
-                "xavier_normal",
-                100.0,
-                [(0.1, None, 0), (3.0, None, 0), (10.0, None, 1), (100.0, None, 2)],
-            ),
-            # an lr reached the target: the protocol's choice stands
-            _row(30, "he_normal", 0.01, [(0.01, 200.0, 0), (0.1, None, 2)]),
-            # every lr failed but the pick did not diverge: nothing to check
-            _row(22, "xavier_normal", 3.0, [(0.1, None, 0), (3.0, None, 0)]),
-        ]
-    }
-    assert he.stall_check_lrs(p) == {(30, "xavier_normal"): 3.0}
-
-
-def test_analyse_reads_the_stall_from_the_stall_check():
+def test_analyse_reads_the_stall_from_the_measurement_runs():
     recs = [
         _rec("tune", 30, "xavier_normal", 1.0, 1000),
         _rec("tune", 30, "xavier_normal", 10.0, 1000, diverged=True),
-        # the protocol's measurement at the diverging lr
-        *(_rec("measure", 30, "xavier_normal", 10.0, s, diverged=True) for s in range(3)),
-        # the stall check at lr 1: one run learns early
-        _rec("stall_check", 30, "xavier_normal", 1.0, 0, onset=100, min_err=0.7),
-        _rec("stall_check", 30, "xavier_normal", 1.0, 1),
-        _rec("stall_check", 30, "xavier_normal", 1.0, 2),
+        # the measurement at the tuned lr 1: one run learns early, one diverges
+        _rec("measure", 30, "xavier_normal", 1.0, 0, onset=100, min_err=0.7),
+        _rec("measure", 30, "xavier_normal", 1.0, 1),
+        _rec("measure", 30, "xavier_normal", 1.0, 2, diverged=True),
     ]
     sp = {"depth": [30], "steps": 1000, "target": 0.6}
     noise = {"chance": 0.88, "se": 0.0145, "z": 3.0, "n": 500, "line": 0.8365}
-    s = he.analyse(recs, _protocol([(30, "xavier_normal", 10.0)]), sp, noise)
+    s = he.analyse(recs, _protocol([(30, "xavier_normal", 1.0)]), sp, noise)
     x = s["by_depth"]["30"]["xavier_normal"]
-    assert x["stall_check"] and x["stall_lr"] == 1.0
     assert x["stalled"] == 2 and x["n_stall_runs"] == 3 and x["onset_per_seed"] == [100, None, None]
-    assert x["measured_diverged"] == 3 and x["failed"] == 3  # the protocol's runs still counted
+    # seed 1 ends at chance (collapsed), seed 2 diverged: both failures, both counted
+    assert x["measured_diverged"] == 1 and x["failed"] == 2

@@ -23,6 +23,22 @@ def _rec(steps_to_target, *, steps=100, seed=0, diverged=False, min_err=0.2):
     }
 
 
+def test_where_no_lr_learns_the_search_stops_below_divergence():
+    # Bug it guards: every failure scored alike, so where no lr reached the target the tie
+    # went to the largest lr tried and the search climbed through diverging lrs (he-30-layer's
+    # Xavier net was "tuned" to lr 370, where every run diverges).
+    def stuck(diverged):
+        return [
+            {**_rec(None, seed=s, min_err=0.9), "final_train_error": 0.9, "diverged": diverged}
+            for s in range(2)
+        ]
+
+    scores = {lr: protocol.lr_score(stuck(lr >= 10)) for lr in (0.1, 1.0, 3.0, 10.0, 30.0)}
+    b = protocol.bracket(scores)
+    assert b.best == 3.0 and b.closed
+    assert protocol.lr_score(stuck(False)) == (math.inf, protocol.COLLAPSED_ERROR)
+
+
 def test_lr_score_counts_failures_against_the_lr():
     fast_but_fragile = [
         _rec(10, seed=0),
