@@ -254,8 +254,6 @@ def _he(
             "stalled": 8 if ci[0] > 0.5 else 0,
             "n": 8,
             "n_stall_runs": 8,
-            "stall_check": False,
-            "stall_lr": 1.0,
             "stall_share_ci": list(ci),
             "lr": 1.0,
             "lr_search": [{"lr": 0.1}, {"lr": 10.0}],
